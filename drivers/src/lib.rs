@@ -1,0 +1,12 @@
+//! sungate-drivers: sans-IO protocol codecs for Voltronic "PI30" inverters and Victron VE.Direct
+//! devices, and (in later milestones) the drivers and transports built on them.
+//!
+//! Everything under [`pi30`] and [`vedirect`] is a pure function over bytes or a small state
+//! machine fed with bytes: no I/O, no async runtime, no clock. The gateway, the simulator, the
+//! fuzz targets and the benchmarks all share these codecs.
+
+pub mod pi30;
+pub mod reading;
+pub mod vedirect;
+
+pub use reading::{Field, Reading, Value};

@@ -1,0 +1,7 @@
+//! sungate: the gateway library behind the `sungate` binary.
+//!
+//! Today it holds the offline decoders used by `sungate decode`; the gateway core (config, port
+//! tasks, scheduling, sinks) grows here in later milestones.
+
+pub mod decode;
+pub mod hexdump;

@@ -1,0 +1,178 @@
+//! The running simulator: devices, their front ends, the clock that drives the models, and the
+//! control API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::io::DuplexStream;
+use tokio::task::JoinSet;
+
+use crate::config::{InterfaceKind, SimConfig, pty_link_name};
+use crate::device::Device;
+use crate::frontend;
+
+/// How often the models are advanced (real time).
+const TICK: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("cannot create the PTY directory {path}: {source}")]
+    PtyDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr} for {device}/{interface}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        device: String,
+        interface: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the control API on {addr}: {source}")]
+    Control {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid speed {0}: must be within (0, 10000]")]
+    Speed(f64),
+}
+
+/// Run-time options (the command line).
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    pub pty_dir: PathBuf,
+    pub control: Option<SocketAddr>,
+    pub seed: u64,
+    pub speed: f64,
+}
+
+/// A started simulator. Dropping it stops every task.
+#[derive(Debug)]
+pub struct Simulator {
+    pub devices: Vec<Device>,
+    pub pty_dir: PathBuf,
+    pub control_addr: Option<SocketAddr>,
+    pub speed: f64,
+    tasks: JoinSet<()>,
+}
+
+impl Simulator {
+    /// Start all devices, front ends, the clock and (if asked) the control API. Must run inside a
+    /// tokio runtime.
+    pub async fn start(config: &SimConfig, options: StartOptions) -> Result<Simulator, StartError> {
+        let speed = options.speed;
+        if !(speed > 0.0 && speed <= 10_000.0) {
+            return Err(StartError::Speed(speed));
+        }
+        std::fs::create_dir_all(&options.pty_dir).map_err(|source| StartError::PtyDir {
+            path: options.pty_dir.display().to_string(),
+            source,
+        })?;
+        let mut tasks = JoinSet::new();
+        let mut devices = Vec::with_capacity(config.devices.len());
+        for dc in &config.devices {
+            let device = Device::new(dc, options.seed);
+            for (index, ic) in dc.interfaces.iter().enumerate() {
+                match ic.kind {
+                    InterfaceKind::Pty => {
+                        let link = options.pty_dir.join(pty_link_name(&dc.name, &ic.name));
+                        device.set_interface_status(index, |s| {
+                            s.address = Some(link.display().to_string())
+                        });
+                        tasks.spawn(frontend::pty::run(device.clone(), index, link));
+                    }
+                    InterfaceKind::Tcp => {
+                        let Some(addr) = ic.listen else { continue };
+                        let listener = frontend::tcp::bind(addr).await.map_err(|source| {
+                            StartError::Listen {
+                                addr,
+                                device: dc.name.clone(),
+                                interface: ic.name.clone(),
+                                source,
+                            }
+                        })?;
+                        let bound = listener.local_addr().unwrap_or(addr);
+                        device.set_interface_status(index, |s| s.address = Some(bound.to_string()));
+                        tasks.spawn(frontend::tcp::run(
+                            device.clone(),
+                            index,
+                            Some(listener),
+                            bound,
+                        ));
+                    }
+                }
+            }
+            devices.push(device);
+        }
+        tasks.spawn(run_clock(devices.clone(), speed));
+        let control_addr = match options.control {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Control { addr, source })?;
+                let bound = listener.local_addr().unwrap_or(addr);
+                tasks.spawn(crate::control::serve(listener, devices.clone(), speed));
+                Some(bound)
+            }
+            None => None,
+        };
+        Ok(Simulator {
+            devices,
+            pty_dir: options.pty_dir,
+            control_addr,
+            speed,
+            tasks,
+        })
+    }
+
+    pub fn device(&self, name: &str) -> Option<&Device> {
+        self.devices.iter().find(|d| d.name == name)
+    }
+
+    /// An in-memory link to interface `interface` of `device`, for unit tests: the returned
+    /// stream is the client's end of the line.
+    pub fn connect_memory(&mut self, device: &str, interface: &str) -> Option<DuplexStream> {
+        let device = self.device(device)?.clone();
+        let index = device.interface_index(interface)?;
+        let (client, sim_end) = tokio::io::duplex(4096);
+        self.tasks.spawn(async move {
+            frontend::serve_stream(&device, index, sim_end).await;
+        });
+        Some(client)
+    }
+
+    /// Stop everything and remove the PTY symlinks.
+    pub async fn shutdown(mut self) {
+        self.tasks.shutdown().await;
+        for d in &self.devices {
+            for iface in d.lock().interfaces.iter() {
+                if iface.kind == "pty" {
+                    if let Some(link) = &iface.address {
+                        let _ = std::fs::remove_file(link);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Advance every model by the simulated time that passed.
+async fn run_clock(devices: Vec<Device>, speed: f64) {
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = tokio::time::Instant::now();
+    loop {
+        interval.tick().await;
+        let now = tokio::time::Instant::now();
+        let dt = (now - last).mul_f64(speed);
+        last = now;
+        for d in &devices {
+            d.tick(dt);
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! sungate end-to-end test support.
