@@ -5,8 +5,11 @@
 //! machine fed with bytes: no I/O, no async runtime, no clock. The gateway, the simulator, the
 //! fuzz targets and the benchmarks all share these codecs.
 
+pub mod driver;
+pub mod link;
 pub mod pi30;
 pub mod reading;
+pub mod transport;
 pub mod vedirect;
 
 pub use reading::{Field, Reading, Value};

@@ -16,11 +16,47 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::device::Device;
 
-/// The master side of a PTY pair, as an async byte stream. The slave fd is kept open by us too,
-/// so that reads do not fail with EIO while no client has the slave open.
+/// A non-blocking file descriptor (a PTY master, or a tty a test client opened) as an async byte
+/// stream.
+#[derive(Debug)]
+pub struct FdStream {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl FdStream {
+    /// Wrap `fd`, switching it to non-blocking mode.
+    pub fn new(fd: OwnedFd) -> io::Result<FdStream> {
+        fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(io::Error::from)?;
+        // `AsyncFd::new` is deprecated in favour of the `unsafe` `register`, because it cannot
+        // know whether the fd stays owned by `inner`. Here `inner` is an `OwnedFd` we exclusively
+        // own and never close elsewhere, which is exactly what `register` asks the caller to
+        // guarantee; the safe constructor keeps this crate `unsafe`-free.
+        #[allow(deprecated)]
+        let fd = AsyncFd::new(fd)?;
+        Ok(FdStream { fd })
+    }
+
+    /// Open a tty (e.g. a PTY slave through its symlink) as a client would, in raw mode.
+    pub fn open_tty(path: &Path) -> io::Result<FdStream> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::libc::O_NOCTTY)
+            .open(path)?;
+        let fd = OwnedFd::from(file);
+        let mut termios = tcgetattr(&fd).map_err(io::Error::from)?;
+        cfmakeraw(&mut termios);
+        tcsetattr(&fd, SetArg::TCSANOW, &termios).map_err(io::Error::from)?;
+        FdStream::new(fd)
+    }
+}
+
+/// The master side of a PTY pair. The slave fd is kept open by us too, so that reads do not fail
+/// with EIO while no client has the slave open.
 #[derive(Debug)]
 pub struct PtyMaster {
-    master: AsyncFd<OwnedFd>,
+    master: FdStream,
     _slave: OwnedFd,
     pub slave_path: PathBuf,
 }
@@ -34,29 +70,22 @@ impl PtyMaster {
         cfmakeraw(&mut termios);
         tcsetattr(&pty.slave, SetArg::TCSANOW, &termios).map_err(io::Error::from)?;
         let slave_path = nix::unistd::ttyname(&pty.slave).map_err(io::Error::from)?;
-        fcntl(&pty.master, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(io::Error::from)?;
-        // `AsyncFd::new` is deprecated in favour of the `unsafe` `register`, because it cannot
-        // know whether the fd stays owned by `inner`. Here `inner` is an `OwnedFd` we exclusively
-        // own and never close elsewhere, which is exactly what `register` asks the caller to
-        // guarantee; the safe constructor keeps this crate `unsafe`-free.
-        #[allow(deprecated)]
-        let master = AsyncFd::new(pty.master)?;
         Ok(PtyMaster {
-            master,
+            master: FdStream::new(pty.master)?,
             _slave: pty.slave,
             slave_path,
         })
     }
 }
 
-impl AsyncRead for PtyMaster {
+impl AsyncRead for FdStream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         loop {
-            let mut guard = ready!(self.master.poll_read_ready(cx))?;
+            let mut guard = ready!(self.fd.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
             match guard
                 .try_io(|fd| nix::unistd::read(fd.get_ref(), unfilled).map_err(io::Error::from))
@@ -72,14 +101,14 @@ impl AsyncRead for PtyMaster {
     }
 }
 
-impl AsyncWrite for PtyMaster {
+impl AsyncWrite for FdStream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         loop {
-            let mut guard = ready!(self.master.poll_write_ready(cx))?;
+            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
             match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(io::Error::from))
             {
                 Ok(result) => return Poll::Ready(result),
@@ -143,7 +172,7 @@ pub async fn run(device: Device, interface: usize, link: PathBuf) {
             s.attached = Some(slave);
         });
         tokio::select! {
-            _ = crate::frontend::serve_stream(&device, interface, pty) => {
+            _ = crate::frontend::serve_stream(&device, interface, pty.master) => {
                 // Reads on a PTY master only end on an error; make a fresh PTY.
                 tracing::warn!(device = %device.name, "PTY stream ended; recreating it");
             }
