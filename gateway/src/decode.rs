@@ -12,8 +12,8 @@ use sungate_drivers::pi30;
 use sungate_drivers::pi30::codec::DecodeOptions;
 use sungate_drivers::pi30::fields::Variant;
 use sungate_drivers::vedirect::fields::decode_fields;
-use sungate_drivers::vedirect::hex;
 use sungate_drivers::vedirect::text::{TextBlock, TextEvent, TextParser, TextStats};
+use sungate_drivers::vedirect::{hex, registers};
 use thiserror::Error;
 
 /// How fields are rendered.
@@ -29,9 +29,9 @@ pub enum JsonStyle {
 pub enum DecodeCmdError {
     #[error(transparent)]
     Pi30(#[from] pi30::fields::Pi30Error),
-    #[error("cannot read the input: {0}")]
+    #[error("cannot read the input")]
     Read(#[source] io::Error),
-    #[error("cannot write the output: {0}")]
+    #[error("cannot write the output")]
     Write(#[source] io::Error),
     #[error("no VE.Direct text block or HEX frame found in {bytes} bytes ({summary})")]
     NothingFound {
@@ -122,51 +122,91 @@ pub fn text_block_json(block: &TextBlock, options: VedirectOptions) -> Json {
     json!({ "kind": "text", "fields": fields })
 }
 
-/// One HEX frame (as framed by the text parser, without its `\n`) as JSON. Frames that fail to
-/// decode are reported with the reason instead of being dropped silently.
+/// One HEX frame (as framed by the text parser, without its `\n`) as JSON:
+/// `{"kind":"hex","frame":":A0102000543","command":"async","register":"0x0201",
+/// "name":"device_state","flags":0,"value":5}`. Frames that fail to decode are reported with the
+/// reason instead of being dropped silently; the bool says whether the frame was valid.
 pub fn hex_frame_json(line: &[u8], style: JsonStyle) -> (Json, bool) {
     let text = String::from_utf8_lossy(line).into_owned();
-    match hex::decode_frame(line) {
-        Ok(frame) => {
-            let mut obj = Map::new();
-            obj.insert("kind".into(), Json::from("hex"));
-            obj.insert("frame".into(), Json::from(text));
-            if let Ok(Json::Object(fields)) = serde_json::to_value(&frame) {
-                obj.extend(fields);
-            }
-            if let Some(reading) = hex_register_reading(&frame) {
-                obj.insert("decoded".into(), reading_json(&reading, style));
-            }
-            (Json::Object(obj), true)
+    let frame = match hex::decode_frame(line) {
+        Ok(frame) => frame,
+        Err(err) => {
+            return (
+                json!({ "kind": "hex", "frame": text, "error": err.to_string() }),
+                false,
+            );
         }
-        Err(err) => (
-            json!({ "kind": "hex", "frame": text, "error": err.to_string() }),
-            false,
-        ),
+    };
+    let mut obj = Map::new();
+    obj.insert("kind".into(), Json::from("hex"));
+    obj.insert("frame".into(), Json::from(text));
+    obj.insert("command".into(), Json::from(command_name(frame.command)));
+    match frame.as_register() {
+        Some(reg) => {
+            obj.insert("register".into(), Json::from(format!("0x{:04X}", reg.id)));
+            obj.insert("flags".into(), Json::from(reg.flags.0));
+            if let Some(spec) = registers::lookup(reg.id) {
+                obj.insert("name".into(), Json::from(spec.name));
+                if !reg.value.is_empty() {
+                    let value = match history_json(reg.id, &reg.value) {
+                        Some(history) => history,
+                        None => match spec.decode(&reg.value) {
+                            Ok(Some(v)) => serde_json::to_value(&v).unwrap_or(Json::Null),
+                            Ok(None) => Json::from("not available"),
+                            Err(err) => Json::from(format!("invalid: {err}")),
+                        },
+                    };
+                    let value = match (style, spec.unit) {
+                        (JsonStyle::WithUnits, Some(unit)) => {
+                            json!({ "value": value, "unit": unit })
+                        }
+                        _ => value,
+                    };
+                    obj.insert("value".into(), value);
+                }
+            }
+            if !reg.value.is_empty() {
+                obj.insert("raw".into(), Json::from(hex_string(&reg.value)));
+            }
+        }
+        None => {
+            if !frame.payload.is_empty() {
+                obj.insert("raw".into(), Json::from(hex_string(&frame.payload)));
+            }
+        }
     }
+    (Json::Object(obj), true)
 }
 
-/// The register value carried by a get/set/async frame, decoded with the register table.
-fn hex_register_reading(frame: &hex::HexFrame) -> Option<Reading> {
-    let reg = frame.as_register()?;
-    let spec = sungate_drivers::vedirect::registers::lookup(reg.id)?;
-    if reg.value.is_empty() {
-        return None;
+/// MPPT history records (0x104F total, 0x1050.. days) decoded into their fields.
+fn history_json(id: u16, value: &[u8]) -> Option<Json> {
+    let decoded = match id {
+        0x104F => serde_json::to_value(registers::HistoryTotal::decode(value).ok()?),
+        0x1050..=0x106E => serde_json::to_value(registers::HistoryDay::decode(value).ok()?),
+        _ => return None,
+    };
+    decoded.ok()
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// A HEX command nibble's name; nibbles that mean different things by direction name both.
+fn command_name(command: hex::HexCommand) -> &'static str {
+    use hex::HexCommand as C;
+    match command {
+        C::EnterBoot => "enter_boot",
+        C::PingOrDone => "ping_or_done",
+        C::AppVersionOrUnknown => "app_version_or_unknown",
+        C::ProductIdOrError => "product_id_or_error",
+        C::PingReply => "ping_reply",
+        C::Restart => "restart",
+        C::Get => "get",
+        C::Set => "set",
+        C::Async => "async",
+        _ => "reserved",
     }
-    let mut reading = Reading::new();
-    match spec.decode(&reg.value) {
-        Ok(Some(value)) => {
-            let mut field = sungate_drivers::Field::new(spec.name, value);
-            field.unit = spec.unit;
-            reading.push(field);
-        }
-        Ok(None) => reading.push(sungate_drivers::Field::new(spec.name, "not available")),
-        Err(err) => reading.push(sungate_drivers::Field::new(
-            spec.name,
-            format!("invalid: {err}"),
-        )),
-    }
-    Some(reading)
 }
 
 /// Decode a whole VE.Direct stream from `input`, writing JSON lines to `out`.
@@ -206,6 +246,10 @@ pub fn vedirect_stream(
             }
         });
         if let Some(err) = write_error.take() {
+            // A closed pipe (`| head`) is the reader saying it has enough: stop quietly.
+            if err.kind() == io::ErrorKind::BrokenPipe {
+                break;
+            }
             return Err(DecodeCmdError::Write(err));
         }
     }

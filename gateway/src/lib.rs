@@ -3,5 +3,6 @@
 //! Today it holds the offline decoders used by `sungate decode`; the gateway core (config, port
 //! tasks, scheduling, sinks) grows here in later milestones.
 
+pub mod config;
 pub mod decode;
 pub mod hexdump;

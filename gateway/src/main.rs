@@ -118,8 +118,18 @@ fn decode_pi30(args: Pi30Args) -> Result<()> {
     };
     let json = decode::pi30_json(&args.query, &frame, variant, opts, style(args.units))
         .with_context(|| format!("cannot decode the reply to {}", args.query))?;
-    println!("{json}");
-    Ok(())
+    let mut out = io::stdout().lock();
+    ignore_broken_pipe(writeln!(out, "{json}").and_then(|()| out.flush()))
+}
+
+/// A reader that closed the pipe (`| head`) has what it wants: not an error.
+fn ignore_broken_pipe(result: io::Result<()>) -> Result<()> {
+    match result {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to standard output")
+        }
+        _ => Ok(()),
+    }
 }
 
 fn decode_vedirect(args: VedirectArgs) -> Result<()> {
@@ -136,7 +146,7 @@ fn decode_vedirect(args: VedirectArgs) -> Result<()> {
         raw: args.raw,
     };
     let summary = decode::vedirect_stream(input, &mut out, options)?;
-    out.flush().context("cannot write to standard output")?;
+    ignore_broken_pipe(out.flush())?;
     eprintln!("{summary}");
     Ok(())
 }

@@ -322,13 +322,12 @@ fn apply_protocol_faults(model: &mut Model, faults: &Faults) {
 /// Night for an MPPT: no PV power. Old firmware stops talking then.
 fn is_night(model: &Model) -> bool {
     match model {
-        Model::Mppt(m) => {
-            let snapshot = m.snapshot();
-            snapshot
-                .get("panel_power_w")
-                .and_then(Json::as_f64)
-                .is_some_and(|p| p <= 0.0)
-        }
+        Model::Mppt(m) => m
+            .snapshot()
+            .pointer("/text/PPV")
+            .and_then(Json::as_str)
+            .and_then(|p| p.parse::<f64>().ok())
+            .is_some_and(|p| p <= 0.0),
         _ => false,
     }
 }

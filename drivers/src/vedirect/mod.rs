@@ -1,5 +1,27 @@
 //! Victron VE.Direct: the Text protocol and the HEX protocol.
+//!
+//! Specs in ../shared/reference/vedirect: "VE.Direct Protocol" 3.33 (Text), the BMV-7xx and
+//! BlueSolar/SmartSolar MPPT HEX documents. Golden vectors: vectors.md (H1..H48, T1..T10).
+//!
+//! - [`text`]: streaming Text parser ([`TextParser`]: bytes → verified blocks, HEX frames that
+//!   arrive between or inside blocks, checksum failures) and [`RecordAssembler`] (blocks → one
+//!   record per device update).
+//! - [`fields`]: typed decoding of text records into a [`Reading`](crate::Reading).
+//! - [`hex`]: HEX frames ([`HexFrame`]) — decode, encode, builders, request/response views.
+//! - [`registers`]: the register table (ids, types, scales, "not available" values) and
+//!   little-endian value conversion.
+//!
+//! Everything here is sans-IO: pure functions and small state machines over bytes.
+
 pub mod fields;
 pub mod hex;
 pub mod registers;
 pub mod text;
+
+pub use fields::{decode_fields, product_name};
+pub use hex::{
+    HexCommand, HexError, HexFlags, HexFrame, HexRequest, HexResponse, RegisterFrame,
+    checksum_byte, decode_frame,
+};
+pub use registers::{Register, RegisterKind, lookup};
+pub use text::{RecordAssembler, TextBlock, TextEvent, TextParser, TextStats};

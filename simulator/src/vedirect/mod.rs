@@ -1,53 +1,69 @@
-//! PLACEHOLDER with the model API, replaced by the real BMV/MPPT models.
+//! Simulated Victron VE.Direct devices: a BMV-712 style battery monitor and a SmartSolar style MPPT
+//! solar charger, as sans-IO state machines.
+//!
+//! Follows "VE.Direct Protocol" 3.33 (Text mode: one block per second, `Checksum` byte making the
+//! block sum 0 mod 256, "older" and "newer" Text/HEX implementations), the "BMV700 Series HEX
+//! protocol" Rev 6 and "VE.Direct Protocol - BlueSolar and SmartSolar MPPT chargers" Rev 10
+//! (HEX frames, registers, remote sense 0x2002/0x2003 with the 60 s timeout, async messages).
+//!
+//! A front end moves bytes: it calls [`VeDevice::advance`] as simulated time passes, hands the
+//! bytes the host wrote to [`VeDevice::receive`] and writes whatever [`VeDevice::take_output`]
+//! returns to the wire. Output is a sequence of whole text blocks and whole HEX frames, so a HEX
+//! reply never lands inside a text block.
+
+mod battery;
+mod bmv;
+mod bmv_regs;
+mod charger;
+mod error;
+mod hexcmd;
+mod link;
+mod mppt;
+mod mppt_regs;
+mod remote;
+mod wire;
+
+#[cfg(test)]
+mod tests_bmv;
+#[cfg(test)]
+mod tests_common;
+#[cfg(test)]
+mod tests_fuzz;
+#[cfg(test)]
+mod tests_mppt;
+
 use std::time::Duration;
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SimError(String);
+
+use serde::{Deserialize, Serialize};
+
+pub use bmv::{AuxInput, BmvConfig, BmvModel};
+pub use error::SimError;
+pub use mppt::{MpptConfig, MpptModel};
+
+/// How the device mixes Text and HEX traffic ("VE.Direct Protocol" 3.33, Introduction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FirmwareMode {
+    /// Older implementations: Text output pauses while HEX frames arrive and resumes a few
+    /// seconds after the last valid one.
+    Old,
+    /// Newer implementations: Text mode always active; HEX replies go between blocks.
+    #[default]
+    New,
+}
+
+/// What a front end needs from a simulated VE.Direct device.
 pub trait VeDevice {
+    /// Simulated time passes; text blocks become due once per simulated second.
     fn advance(&mut self, dt: Duration);
+    /// Bytes the host wrote (HEX requests, possibly split across calls, possibly garbage).
     fn receive(&mut self, bytes: &[u8]);
+    /// Bytes the device transmits now, in wire order.
     fn take_output(&mut self) -> Vec<u8>;
+    /// Full state for the control API.
     fn snapshot(&self) -> serde_json::Value;
+    /// Change the simulated environment (loads, temperatures, PV power ...).
     fn set_env(&mut self, key: &str, value: &serde_json::Value) -> Result<(), SimError>;
+    /// Back to the state the device was created with (configuration and seed).
     fn reset(&mut self);
 }
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct BmvConfig {}
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct MpptConfig {}
-#[derive(Debug)]
-pub struct BmvModel {
-    t: Duration,
-    out: Vec<u8>,
-}
-#[derive(Debug)]
-pub struct MpptModel {
-    t: Duration,
-    out: Vec<u8>,
-}
-impl BmvModel {
-    pub fn new(_c: BmvConfig, _s: u64) -> Self {
-        BmvModel {
-            t: Duration::ZERO,
-            out: vec![],
-        }
-    }
-}
-impl MpptModel {
-    pub fn new(_c: MpptConfig, _s: u64) -> Self {
-        MpptModel {
-            t: Duration::ZERO,
-            out: vec![],
-        }
-    }
-}
-macro_rules! ph { ($t:ty) => { impl VeDevice for $t {
-    fn advance(&mut self, dt: Duration) { let before = self.t.as_secs(); self.t += dt; if self.t.as_secs() != before { self.out.extend_from_slice(b"\r\nPID\t0xA042\r\nFW\t123\r\nSER#\tHQ1411MYIKN\r\nV\t12530\r\nI\t640\r\nVPV\t31390\r\nPPV\t8\r\nCS\t3\r\nERR\t0\r\nLOAD\tON\r\nIL\t0\r\nH19\t8272\r\nH20\t0\r\nH21\t11\r\nH22\t25\r\nH23\t119\r\nHSDS\t274\r\nChecksum\t\xB1"); } }
-    fn receive(&mut self, b: &[u8]) { if b.starts_with(b":154") { self.out.extend_from_slice(b":51641F9\n"); } }
-    fn take_output(&mut self) -> Vec<u8> { std::mem::take(&mut self.out) }
-    fn snapshot(&self) -> serde_json::Value { serde_json::json!({"t": self.t.as_secs_f64()}) }
-    fn set_env(&mut self, k: &str, _v: &serde_json::Value) -> Result<(), SimError> { Err(SimError(format!("unknown {k}"))) }
-    fn reset(&mut self) {}
-} } }
-ph!(BmvModel);
-ph!(MpptModel);

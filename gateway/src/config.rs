@@ -1,0 +1,420 @@
+//! Gateway configuration (TOML). Loading refuses anything doubtful with the file, the line and a
+//! plain message: unknown keys, bad values, two ports on one device path, devices on ports that do
+//! not exist, a port with no or several transports.
+//!
+//! ```toml
+//! [gateway]
+//! name = "cabin"                 # used in MQTT client ids and topics later
+//!
+//! [[port]]
+//! name = "inverter-serial"
+//! serial = "/dev/ttyUSB0"        # or tcp = "192.168.1.50:8899" (a serial bridge)
+//! baud = 2400                    # default: 2400 for pi30, 19200 for vedirect
+//! unit = "axpert"                # interfaces of one physical unit share a lock
+//!
+//! [[device]]
+//! name = "inverter"
+//! driver = "pi30"                # pi30 | vedirect
+//! port = "inverter-serial"
+//! poll_interval = 5.0            # seconds
+//! queries = ["QPIGS", "QMOD", "QPIWS"]
+//! ```
+//! `[mqtt]`, `[http]` and `[[bridge]]` are reserved for their milestones.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sungate_drivers::pi30::commands::Query;
+use thiserror::Error;
+use toml::Spanned;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `file:line: message`
+    #[error("{file}:{line}: {message}")]
+    At {
+        file: String,
+        line: usize,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    gateway: GatewaySettings,
+    #[serde(default, rename = "port")]
+    ports: Vec<RawPort>,
+    #[serde(default, rename = "device")]
+    devices: Vec<RawDevice>,
+    #[serde(default)]
+    mqtt: Option<toml::Table>,
+    #[serde(default)]
+    http: Option<toml::Table>,
+    #[serde(default)]
+    bridge: Option<Vec<toml::Table>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// A name for this site (MQTT client id, topics).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPort {
+    name: Spanned<String>,
+    #[serde(default)]
+    serial: Option<Spanned<String>>,
+    #[serde(default)]
+    tcp: Option<Spanned<String>>,
+    #[serde(default)]
+    hid: Option<Spanned<String>>,
+    #[serde(default)]
+    baud: Option<Spanned<u32>>,
+    #[serde(default)]
+    unit: Option<String>,
+    /// Reply timeout per request, seconds.
+    #[serde(default)]
+    timeout: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevice {
+    name: Spanned<String>,
+    driver: Spanned<DriverKind>,
+    port: Spanned<String>,
+    #[serde(default)]
+    poll_interval: Option<Spanned<f64>>,
+    #[serde(default)]
+    queries: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriverKind {
+    Pi30,
+    Vedirect,
+}
+
+/// How a port reaches its device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    Serial { path: String, baud: u32 },
+    Tcp { addr: String },
+    Hid { spec: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortConfig {
+    pub name: String,
+    pub transport: Transport,
+    /// Lock group: every port with the same unit is one physical device.
+    pub unit: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceConfig {
+    pub name: String,
+    pub driver: DriverKind,
+    pub port: String,
+    pub poll_interval: Duration,
+    /// PI30 queries per poll (empty for VE.Direct).
+    pub queries: Vec<Query>,
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub gateway: GatewaySettings,
+    pub ports: Vec<PortConfig>,
+    pub devices: Vec<DeviceConfig>,
+}
+
+pub const DEFAULT_PI30_QUERIES: [Query; 3] = [Query::Qpigs, Query::Qmod, Query::Qpiws];
+
+fn line_of(text: &str, span: Range<usize>) -> usize {
+    let end = span.start.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let at = |span: Range<usize>, message: String| ConfigError::At {
+            file: file.to_owned(),
+            line: line_of(text, span),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |s| line_of(text, s));
+            ConfigError::At {
+                file: file.to_owned(),
+                line,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        for (section, present) in [
+            ("[mqtt]", raw.mqtt.is_some()),
+            ("[http]", raw.http.is_some()),
+            ("[[bridge]]", raw.bridge.is_some()),
+        ] {
+            if present {
+                tracing::warn!(%section, "section not supported yet by this version: ignored");
+            }
+        }
+
+        let mut ports = Vec::with_capacity(raw.ports.len());
+        let mut port_names: HashMap<String, DriverKindHint> = HashMap::new();
+        let mut paths: HashMap<String, String> = HashMap::new();
+        for p in &raw.ports {
+            let name = p.name.get_ref();
+            if !valid_name(name) {
+                return Err(at(
+                    p.name.span(),
+                    format!("port name {name:?} must be 1-64 letters, digits, '-' or '_'"),
+                ));
+            }
+            if port_names.insert(name.clone(), DriverKindHint).is_some() {
+                return Err(at(p.name.span(), format!("two ports are named {name:?}")));
+            }
+            let transports: Vec<(&Spanned<String>, &str)> = [
+                (p.serial.as_ref(), "serial"),
+                (p.tcp.as_ref(), "tcp"),
+                (p.hid.as_ref(), "hid"),
+            ]
+            .into_iter()
+            .filter_map(|(v, k)| v.map(|v| (v, k)))
+            .collect();
+            let (value, kind) = match transports.as_slice() {
+                [one] => *one,
+                [] => {
+                    return Err(at(
+                        p.name.span(),
+                        format!(
+                            "port {name:?} needs one of serial = \"/dev/...\", tcp = \"host:port\" or hid = \"...\""
+                        ),
+                    ));
+                }
+                [_, second, ..] => {
+                    return Err(at(
+                        second.0.span(),
+                        format!("port {name:?} has more than one of serial / tcp / hid"),
+                    ));
+                }
+            };
+            let target = value.get_ref().clone();
+            if target.is_empty() {
+                return Err(at(
+                    value.span(),
+                    format!("port {name:?}: empty {kind} address"),
+                ));
+            }
+            if let Some(other) = paths.insert(format!("{kind}:{target}"), name.clone()) {
+                return Err(at(
+                    value.span(),
+                    format!(
+                        "ports {other:?} and {name:?} both claim {kind} {target:?}: one physical interface can have one port only"
+                    ),
+                ));
+            }
+            let baud = match &p.baud {
+                Some(b) if kind != "serial" => {
+                    return Err(at(
+                        b.span(),
+                        format!("port {name:?}: baud is only for serial ports"),
+                    ));
+                }
+                Some(b) if !(300..=921_600).contains(b.get_ref()) => {
+                    return Err(at(
+                        b.span(),
+                        format!("port {name:?}: baud {} is not a serial speed", b.get_ref()),
+                    ));
+                }
+                Some(b) => Some(*b.get_ref()),
+                None => None,
+            };
+            let transport = match kind {
+                "serial" => Transport::Serial {
+                    path: target,
+                    baud: baud.unwrap_or(0),
+                },
+                "tcp" => {
+                    if !target.contains(':') {
+                        return Err(at(
+                            value.span(),
+                            format!("port {name:?}: tcp address {target:?} needs host:port"),
+                        ));
+                    }
+                    Transport::Tcp { addr: target }
+                }
+                _ => Transport::Hid { spec: target },
+            };
+            let timeout = match &p.timeout {
+                Some(t)
+                    if !(t.get_ref().is_finite() && *t.get_ref() > 0.0 && *t.get_ref() <= 30.0) =>
+                {
+                    return Err(at(
+                        t.span(),
+                        format!("port {name:?}: timeout must be within (0, 30] seconds"),
+                    ));
+                }
+                Some(t) => Duration::from_secs_f64(*t.get_ref()),
+                None => Duration::from_millis(1500),
+            };
+            ports.push(PortConfig {
+                name: name.clone(),
+                transport,
+                unit: p.unit.clone(),
+                timeout,
+            });
+        }
+
+        let mut devices = Vec::with_capacity(raw.devices.len());
+        let mut device_names = HashMap::new();
+        for d in &raw.devices {
+            let name = d.name.get_ref();
+            if !valid_name(name) {
+                return Err(at(
+                    d.name.span(),
+                    format!("device name {name:?} must be 1-64 letters, digits, '-' or '_'"),
+                ));
+            }
+            if device_names.insert(name.clone(), ()).is_some() {
+                return Err(at(d.name.span(), format!("two devices are named {name:?}")));
+            }
+            let port_name = d.port.get_ref();
+            let Some(port) = ports.iter_mut().find(|p| &p.name == port_name) else {
+                let known: Vec<&str> = raw
+                    .ports
+                    .iter()
+                    .map(|p| p.name.get_ref().as_str())
+                    .collect();
+                return Err(at(
+                    d.port.span(),
+                    format!(
+                        "device {name:?} uses port {port_name:?}, which is not defined (ports: {})",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ));
+            };
+            let driver = *d.driver.get_ref();
+            if let Transport::Serial { baud, .. } = &mut port.transport {
+                if *baud == 0 {
+                    *baud = match driver {
+                        DriverKind::Pi30 => 2400,
+                        DriverKind::Vedirect => 19200,
+                    };
+                }
+            }
+            let poll_interval = match &d.poll_interval {
+                Some(s)
+                    if !(s.get_ref().is_finite()
+                        && *s.get_ref() >= 0.1
+                        && *s.get_ref() <= 86_400.0) =>
+                {
+                    return Err(at(
+                        s.span(),
+                        format!(
+                            "device {name:?}: poll_interval must be within 0.1..=86400 seconds"
+                        ),
+                    ));
+                }
+                Some(s) => Duration::from_secs_f64(*s.get_ref()),
+                None => Duration::from_secs(match driver {
+                    DriverKind::Pi30 => 5,
+                    DriverKind::Vedirect => 2,
+                }),
+            };
+            let queries = match (&d.queries, driver) {
+                (None, DriverKind::Pi30) => DEFAULT_PI30_QUERIES.to_vec(),
+                (None, DriverKind::Vedirect) => Vec::new(),
+                (Some(q), DriverKind::Vedirect) => {
+                    return Err(at(
+                        q.span(),
+                        format!(
+                            "device {name:?}: queries are for pi30 devices; VE.Direct devices send their data by themselves"
+                        ),
+                    ));
+                }
+                (Some(q), DriverKind::Pi30) => {
+                    let mut parsed = Vec::new();
+                    for s in q.get_ref() {
+                        let query: Query = s.parse().map_err(|_| {
+                            at(q.span(), format!("device {name:?}: unknown query {s:?}"))
+                        })?;
+                        parsed.push(query);
+                    }
+                    if parsed.is_empty() {
+                        return Err(at(q.span(), format!("device {name:?}: queries is empty")));
+                    }
+                    parsed
+                }
+            };
+            devices.push(DeviceConfig {
+                name: name.clone(),
+                driver,
+                port: port_name.clone(),
+                poll_interval,
+                queries,
+            });
+        }
+        if devices.is_empty() {
+            return Err(ConfigError::At {
+                file: file.to_owned(),
+                line: 1,
+                message: "no [[device]] configured: nothing to do".into(),
+            });
+        }
+        Ok(Config {
+            gateway: raw.gateway,
+            ports,
+            devices,
+        })
+    }
+
+    pub fn port(&self, name: &str) -> Option<&PortConfig> {
+        self.ports.iter().find(|p| p.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct DriverKindHint;
