@@ -245,6 +245,11 @@ pub fn vedirect_stream(
                 }
             }
         });
+        // Flush per chunk so that a live stream (`cat /dev/ttyUSB0 | sungate decode vedirect -`)
+        // shows each block as it arrives; files are read in 64 KiB chunks, so this costs nothing.
+        if write_error.is_none() {
+            write_error = out.flush().err();
+        }
         if let Some(err) = write_error.take() {
             // A closed pipe (`| head`) is the reader saying it has enough: stop quietly.
             if err.kind() == io::ErrorKind::BrokenPipe {

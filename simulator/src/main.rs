@@ -14,7 +14,12 @@ use sungate_sim::sim::{Simulator, StartOptions};
 ///
 /// Each device's serial interface appears as a PTY behind a stable symlink: DIR/inverter,
 /// DIR/bmv and DIR/mppt in the default setup (other interfaces: DIR/<device>-<interface>).
-/// Point a client at it like at a real port, e.g. `sungate query --port DIR/inverter QPIGS`.
+/// Point a client at it like at a real serial port, e.g. `cat DIR/bmv | sungate decode
+/// vedirect -`.
+///
+/// Control API (with --control ADDR): GET /devices, GET /devices/NAME, POST /devices/NAME/env
+/// {"key": value}, POST|DELETE /devices/NAME/faults, POST /devices/NAME/disconnect|reconnect|reset.
+/// See the README for keys and faults.
 #[derive(Debug, Parser)]
 #[command(name = "sungate-sim", version, about, long_about)]
 struct Cli {
