@@ -418,3 +418,100 @@ impl Config {
 
 #[derive(Debug, Clone, Copy)]
 struct DriverKindHint;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> (usize, String) {
+        match Config::parse(text, "t.toml") {
+            Err(ConfigError::At { line, message, .. }) => (line, message),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    const PORTS: &str = r#"
+[[port]]
+name = "inv"
+serial = "/dev/ttyUSB0"
+unit = "axpert"
+
+[[port]]
+name = "inv-usb"
+tcp = "127.0.0.1:8899"
+unit = "axpert"
+"#;
+
+    #[test]
+    fn a_good_config_with_defaults() {
+        let c = Config::parse(
+            &format!("{PORTS}\n[[device]]\nname = \"inverter\"\ndriver = \"pi30\"\nport = \"inv\"\n\n[[device]]\nname = \"bmv\"\ndriver = \"vedirect\"\nport = \"inv-usb\"\npoll_interval = 1.5\n"),
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.ports[0].transport,
+            Transport::Serial {
+                path: "/dev/ttyUSB0".into(),
+                baud: 2400
+            }
+        );
+        assert_eq!(c.ports[0].unit.as_deref(), Some("axpert"));
+        assert_eq!(c.devices[0].queries, DEFAULT_PI30_QUERIES.to_vec());
+        assert_eq!(c.devices[0].poll_interval, Duration::from_secs(5));
+        assert_eq!(c.devices[1].poll_interval, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn unknown_keys_bad_values_duplicates_and_undefined_ports_name_their_line() {
+        // unknown key
+        let (line, msg) = err("[[port]]\nname = \"a\"\nserial = \"/dev/x\"\nbaudrate = 9600\n");
+        assert_eq!(line, 4, "{msg}");
+        assert!(msg.contains("baudrate"), "{msg}");
+        // bad value type
+        let (line, msg) = err(&format!(
+            "{PORTS}\n[[device]]\nname = \"i\"\ndriver = \"pi30\"\nport = \"inv\"\npoll_interval = \"fast\"\n"
+        ));
+        assert_eq!(line, 16, "{msg}");
+        // unknown driver
+        let (line, msg) = err(&format!(
+            "{PORTS}\n[[device]]\nname = \"i\"\ndriver = \"modbus\"\nport = \"inv\"\n"
+        ));
+        assert_eq!(line, 14, "{msg}");
+        assert!(msg.contains("modbus") || msg.contains("variant"), "{msg}");
+        // two ports on one path
+        let (line, msg) = err(
+            "[[port]]\nname = \"a\"\nserial = \"/dev/ttyUSB0\"\n[[port]]\nname = \"b\"\nserial = \"/dev/ttyUSB0\"\n[[device]]\nname = \"d\"\ndriver = \"pi30\"\nport = \"a\"\n",
+        );
+        assert_eq!(line, 6, "{msg}");
+        assert!(msg.contains("both claim"), "{msg}");
+        // device on an undefined port
+        let (line, msg) = err(&format!(
+            "{PORTS}\n[[device]]\nname = \"i\"\ndriver = \"pi30\"\nport = \"inverter\"\n"
+        ));
+        assert_eq!(line, 15, "{msg}");
+        assert!(
+            msg.contains("not defined") && msg.contains("inv, inv-usb"),
+            "{msg}"
+        );
+        // unknown query
+        let (_, msg) = err(&format!(
+            "{PORTS}\n[[device]]\nname = \"i\"\ndriver = \"pi30\"\nport = \"inv\"\nqueries = [\"QPIGS\", \"QWHAT\"]\n"
+        ));
+        assert!(msg.contains("QWHAT"), "{msg}");
+        // a port with two transports / none
+        let (_, msg) = err("[[port]]\nname = \"a\"\nserial = \"/dev/x\"\ntcp = \"h:1\"\n");
+        assert!(msg.contains("more than one"), "{msg}");
+        let (_, msg) = err("[[port]]\nname = \"a\"\n");
+        assert!(msg.contains("needs one of"), "{msg}");
+        // nothing to do
+        let (_, msg) = err(PORTS);
+        assert!(msg.contains("no [[device]]"), "{msg}");
+    }
+
+    #[test]
+    fn the_demo_config_is_valid() {
+        let c = Config::parse(include_str!("../../config/demo.toml"), "config/demo.toml").unwrap();
+        assert_eq!(c.devices.len(), 3);
+    }
+}

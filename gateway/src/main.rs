@@ -4,6 +4,10 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod cli;
+
+use std::time::Duration;
+
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sungate::decode::{self, JsonStyle};
@@ -20,6 +24,66 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the gateway: poll every configured device and report what it reads.
+    Run {
+        /// The configuration file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Check a configuration file and report the first problem with its line.
+    CheckConfig { file: PathBuf },
+    /// Ask a device once and print the answer.
+    ///
+    /// PORT is a serial device (/dev/ttyUSB0), tcp://HOST:PORT (a serial bridge) or hid:PATH.
+    /// PI30: name queries (QPIGS QPIRI ...). VE.Direct: no argument reads one text record;
+    /// register names or ids (0xEDEC) are read over HEX.
+    Query {
+        #[arg(long)]
+        port: String,
+        #[arg(long, value_enum, default_value_t = cli::oneshot::Protocol::Pi30)]
+        protocol: cli::oneshot::Protocol,
+        /// Serial speed (default 2400 for PI30, 19200 for VE.Direct).
+        #[arg(long)]
+        baud: Option<u32>,
+        #[arg(long, value_enum, default_value_t = cli::oneshot::Format::Json)]
+        format: cli::oneshot::Format,
+        /// Reply timeout in seconds.
+        #[arg(long, default_value_t = 2.0)]
+        timeout: f64,
+        commands: Vec<String>,
+    },
+    /// Change a setting, validated before sending and verified by reading it back.
+    ///
+    /// PI30 settings: output_source_priority (utility_first|solar_first|sbu_first),
+    /// charger_source_priority, max_charging_current, battery_bulk_charge_voltage, ...
+    Set {
+        #[arg(long)]
+        port: String,
+        #[arg(long, value_enum, default_value_t = cli::oneshot::Protocol::Pi30)]
+        protocol: cli::oneshot::Protocol,
+        #[arg(long)]
+        baud: Option<u32>,
+        #[arg(long, default_value_t = 2.0)]
+        timeout: f64,
+        name: String,
+        value: String,
+    },
+    /// List candidate ports: hidraw devices (0665:5161 = inverter) and USB serial ports.
+    Scan {
+        /// Also ask each serial port whether a PI30 inverter or a VE.Direct device answers.
+        #[arg(long)]
+        probe: bool,
+    },
+    /// Start the simulator (inverter, BMV, MPPT) and the gateway against it: no hardware needed.
+    #[cfg(feature = "demo")]
+    Demo {
+        /// Where the simulated devices' PTYs appear.
+        #[arg(long, default_value = "/tmp/sungate-demo")]
+        pty_dir: PathBuf,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
     /// Decode protocol bytes offline (no device needed).
     #[command(subcommand)]
     Decode(DecodeCommand),
@@ -95,7 +159,59 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Decode(DecodeCommand::Pi30(args)) => decode_pi30(args),
         Command::Decode(DecodeCommand::Vedirect(args)) => decode_vedirect(args),
+        Command::CheckConfig { file } => cli::run::check_config(&file),
+        Command::Run { config } => runtime()?.block_on(cli::run::run(&config)),
+        Command::Query {
+            port,
+            protocol,
+            baud,
+            format,
+            timeout,
+            commands,
+        } => runtime()?.block_on(cli::oneshot::query(
+            &port,
+            protocol,
+            baud,
+            &commands,
+            format,
+            seconds(timeout)?,
+        )),
+        Command::Set {
+            port,
+            protocol,
+            baud,
+            timeout,
+            name,
+            value,
+        } => runtime()?.block_on(cli::oneshot::set(
+            &port,
+            protocol,
+            baud,
+            &name,
+            &value,
+            seconds(timeout)?,
+        )),
+        Command::Scan { probe } => runtime()?.block_on(cli::oneshot::scan(probe)),
+        #[cfg(feature = "demo")]
+        Command::Demo { pty_dir, seconds } => {
+            runtime()?.block_on(cli::run::demo(&pty_dir, seconds))
+        }
     }
+}
+
+/// One thread is plenty for a gateway that mostly waits on serial ports.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn seconds(s: f64) -> Result<Duration> {
+    if !(s.is_finite() && s > 0.0 && s <= 60.0) {
+        anyhow::bail!("timeout must be within (0, 60] seconds, got {s}");
+    }
+    Ok(Duration::from_secs_f64(s))
 }
 
 fn style(units: bool) -> JsonStyle {

@@ -89,7 +89,7 @@ impl Pi30Driver {
     }
 
     /// A query that must answer with data.
-    async fn query(&self, io: &mut dyn Link, query: Query) -> Result<Reading, DriverError> {
+    pub async fn query(&self, io: &mut dyn Link, query: Query) -> Result<Reading, DriverError> {
         let command = query.command();
         let payload = match self.transact(io, &command).await? {
             Reply::Data(payload) => payload,

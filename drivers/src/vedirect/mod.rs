@@ -13,6 +13,7 @@
 //!
 //! Everything here is sans-IO: pure functions and small state machines over bytes.
 
+pub mod driver;
 pub mod fields;
 pub mod hex;
 pub mod registers;

@@ -1,0 +1,66 @@
+//! The event bus: everything the port tasks learn, for every sink (console, MQTT, HTTP, history,
+//! bridge) to subscribe to. A snapshot is only ever published from a reply that passed its checks.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use sungate_drivers::Reading;
+use sungate_drivers::driver::DeviceInfo;
+use tokio::sync::broadcast;
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A checked poll result, flattened to one namespace.
+    Snapshot {
+        device: String,
+        at: SystemTime,
+        reading: Arc<Reading>,
+    },
+    /// The device became reachable or unreachable.
+    Availability {
+        device: String,
+        online: bool,
+        reason: Option<String>,
+    },
+    /// What the device said about itself after a (re)connect.
+    Identified { device: String, info: DeviceInfo },
+}
+
+impl Event {
+    pub fn device(&self) -> &str {
+        match self {
+            Event::Snapshot { device, .. }
+            | Event::Availability { device, .. }
+            | Event::Identified { device, .. } => device,
+        }
+    }
+}
+
+/// Sender side of the bus. Slow subscribers lag and miss events rather than slowing polling.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    tx: broadcast::Sender<Event>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Bus::new(256)
+    }
+}
+
+impl Bus {
+    pub fn new(capacity: usize) -> Self {
+        Bus {
+            tx: broadcast::channel(capacity).0,
+        }
+    }
+
+    pub fn publish(&self, event: Event) {
+        // No subscriber is not an error: nobody is listening yet.
+        let _ = self.tx.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+}

@@ -1,0 +1,4 @@
+//! The `sungate` subcommands other than `decode` (binary edge: errors are `anyhow`).
+
+pub mod oneshot;
+pub mod run;

@@ -1,0 +1,164 @@
+//! `sungate run`, `sungate check-config` and `sungate demo`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use sungate::bus::Event;
+use sungate::config::Config;
+use sungate::runtime::Gateway;
+use sungate_drivers::Value;
+use tokio::sync::broadcast::error::RecvError;
+
+/// `HH:MM:SS` (UTC) of a time.
+fn clock(at: SystemTime) -> String {
+    let secs = at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// One compact line per event, for a console with no other sink.
+pub fn compact_line(event: &Event) -> String {
+    match event {
+        Event::Snapshot {
+            device,
+            at,
+            reading,
+        } => {
+            let mut line = format!("{} {device}", clock(*at));
+            for field in reading
+                .iter()
+                .filter(|f| matches!(f.value, Value::Int(_) | Value::Float(_)))
+                .take(8)
+            {
+                let _ = match &field.value {
+                    Value::Float(v) => write!(line, " {}={v}", field.name),
+                    Value::Int(v) => write!(line, " {}={v}", field.name),
+                    _ => Ok(()),
+                };
+                if let Some(unit) = field.unit {
+                    line.push_str(unit);
+                }
+            }
+            line
+        }
+        Event::Availability {
+            device,
+            online,
+            reason,
+        } => format!(
+            "{} {device} {}{}",
+            clock(SystemTime::now()),
+            if *online { "online" } else { "OFFLINE" },
+            reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        Event::Identified { device, info } => format!(
+            "{} {device} identified: {} {} serial {} firmware {}",
+            clock(SystemTime::now()),
+            info.protocol,
+            info.model.as_deref().unwrap_or("?"),
+            info.serial.as_deref().unwrap_or("?"),
+            info.firmware.as_deref().unwrap_or("?")
+        ),
+    }
+}
+
+pub fn check_config(file: &Path) -> Result<()> {
+    let config = Config::load(file)?;
+    println!(
+        "{}: ok ({} ports, {} devices)",
+        file.display(),
+        config.ports.len(),
+        config.devices.len()
+    );
+    Ok(())
+}
+
+/// Print events until Ctrl-C / SIGTERM, or for `limit` when given.
+pub async fn print_events(gateway: &Gateway, limit: Option<Duration>) -> Result<()> {
+    let mut events = gateway.bus.subscribe();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot watch SIGTERM")?;
+    let stop = async {
+        match limit {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(e) => println!("{}", compact_line(&e)),
+                Err(RecvError::Lagged(n)) => tracing::warn!(missed = n, "console fell behind"),
+                Err(RecvError::Closed) => return Ok(()),
+            },
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = term.recv() => return Ok(()),
+            _ = &mut stop => return Ok(()),
+        }
+    }
+}
+
+pub async fn run(file: &Path) -> Result<()> {
+    let config = Config::load(file)?;
+    tracing::info!(
+        ports = config.ports.len(),
+        devices = config.devices.len(),
+        "starting"
+    );
+    let gateway = Gateway::start(&config);
+    print_events(&gateway, None).await?;
+    gateway.shutdown().await;
+    Ok(())
+}
+
+/// `sungate demo`: the simulator (inverter, BMV, MPPT) in-process on PTYs, and the gateway
+/// polling it with config/demo.toml.
+#[cfg(feature = "demo")]
+pub async fn demo(pty_dir: &Path, seconds: Option<u64>) -> Result<()> {
+    use sungate_sim::config::SimConfig;
+    use sungate_sim::sim::{Simulator, StartOptions};
+
+    let options = StartOptions {
+        pty_dir: pty_dir.to_path_buf(),
+        control: Some("127.0.0.1:8900".parse().context("control address")?),
+        seed: 1,
+        speed: 1.0,
+    };
+    let sim = Simulator::start(&SimConfig::default(), options)
+        .await
+        .context("cannot start the simulator")?;
+    for name in ["inverter", "bmv", "mppt"] {
+        let path = pty_dir.join(name);
+        for _ in 0..100 {
+            if path.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let text = include_str!("../../../config/demo.toml")
+        .replace("/tmp/sungate-demo", &pty_dir.display().to_string());
+    let config = Config::parse(&text, "config/demo.toml")?;
+    eprintln!(
+        "sungate demo: simulated inverter, BMV and MPPT on {}; simulator control API on http://127.0.0.1:8900/devices; Ctrl-C stops",
+        pty_dir.display()
+    );
+    let gateway = Gateway::start(&config);
+    print_events(&gateway, seconds.map(Duration::from_secs)).await?;
+    gateway.shutdown().await;
+    sim.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,402 @@
+//! Port tasks: one task per physical interface owns its transport and runs one transaction at a
+//! time for the devices on it. Interfaces of one physical unit share a lock group, held across
+//! each whole transaction, so the unit never sees two interfaces at once. Commands jump ahead of
+//! routine polls. After repeated failures the transport is closed and reopened with a backoff
+//! that doubles from 1 s to 60 s; each device's availability follows.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use sungate_drivers::driver::{Command, Driver, DriverError, Outcome};
+use sungate_drivers::link::{Link, LinkError};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::bus::{Bus, Event};
+
+/// Opens the transport of a port (serial, TCP, HID; in tests an in-memory link).
+#[async_trait]
+pub trait Opener: Send + Sync {
+    async fn open(&self) -> Result<Box<dyn Link>, LinkError>;
+    fn describe(&self) -> String;
+}
+
+/// A lock shared by the ports of one physical unit.
+pub type LockGroup = Arc<Mutex<()>>;
+
+/// Transient failures in a row before a device is reported offline.
+const OFFLINE_AFTER: u32 = 3;
+/// Failures in a row (of every device on the port) before the transport is reopened.
+const REOPEN_AFTER: u32 = 5;
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// A whole driver call may not take longer than this, whatever the driver does.
+const TRANSACTION_LIMIT: Duration = Duration::from_secs(20);
+
+/// A device scheduled on a port.
+pub struct DeviceSlot {
+    pub name: String,
+    pub driver: Box<dyn Driver>,
+    pub interval: Duration,
+    next_due: Instant,
+    identified: bool,
+    failures: u32,
+    online: Option<bool>,
+}
+
+impl std::fmt::Debug for DeviceSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceSlot")
+            .field("name", &self.name)
+            .field("interval", &self.interval)
+            .field("online", &self.online)
+            .finish()
+    }
+}
+
+impl DeviceSlot {
+    pub fn new(name: impl Into<String>, driver: Box<dyn Driver>, interval: Duration) -> Self {
+        DeviceSlot {
+            name: name.into(),
+            driver,
+            interval,
+            next_due: Instant::now(),
+            identified: false,
+            failures: 0,
+            online: None,
+        }
+    }
+}
+
+/// A command for a device on this port, with the channel its outcome goes back on.
+#[derive(Debug)]
+pub struct CommandRequest {
+    pub device: String,
+    pub command: Command,
+    pub reply: oneshot::Sender<Result<Outcome, DriverError>>,
+}
+
+/// Handle to send commands to a running port task.
+#[derive(Debug, Clone)]
+pub struct PortHandle {
+    pub name: String,
+    tx: mpsc::Sender<CommandRequest>,
+}
+
+impl PortHandle {
+    pub async fn execute(&self, device: &str, command: Command) -> Result<Outcome, DriverError> {
+        let (reply, rx) = oneshot::channel();
+        let request = CommandRequest {
+            device: device.to_owned(),
+            command,
+            reply,
+        };
+        self.tx.send(request).await.map_err(|_| {
+            DriverError::Link(LinkError::Closed("the port task has stopped".into()))
+        })?;
+        rx.await
+            .map_err(|_| DriverError::Link(LinkError::Closed("the port task has stopped".into())))?
+    }
+}
+
+pub struct PortTask {
+    name: String,
+    opener: Box<dyn Opener>,
+    lock: Option<LockGroup>,
+    devices: Vec<DeviceSlot>,
+    commands: mpsc::Receiver<CommandRequest>,
+    bus: Bus,
+    link: Option<Box<dyn Link>>,
+    backoff: Duration,
+    port_failures: u32,
+}
+
+impl std::fmt::Debug for PortTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortTask")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+enum Job {
+    Command(CommandRequest),
+    Poll(usize),
+}
+
+impl PortTask {
+    pub fn new(
+        name: impl Into<String>,
+        opener: Box<dyn Opener>,
+        lock: Option<LockGroup>,
+        devices: Vec<DeviceSlot>,
+        bus: Bus,
+    ) -> (PortTask, PortHandle) {
+        let name = name.into();
+        let (tx, commands) = mpsc::channel(16);
+        (
+            PortTask {
+                name: name.clone(),
+                opener,
+                lock,
+                devices,
+                commands,
+                bus,
+                link: None,
+                backoff: BACKOFF_MIN,
+                port_failures: 0,
+            },
+            PortHandle { name, tx },
+        )
+    }
+
+    /// Run until every command handle is dropped and... forever, in practice.
+    pub async fn run(mut self) {
+        loop {
+            if self.link.is_none() && !self.reopen().await {
+                continue;
+            }
+            let next = self
+                .devices
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, d)| d.next_due)
+                .map(|(i, d)| (i, d.next_due));
+            let job = tokio::select! {
+                biased;
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => Job::Command(cmd),
+                    None if self.devices.is_empty() => return,
+                    None => {
+                        // No more commands can come; keep polling.
+                        let (tx, rx) = mpsc::channel(1);
+                        drop(tx);
+                        self.commands = rx;
+                        continue;
+                    }
+                },
+                _ = sleep_until_opt(next.map(|(_, at)| at)) => match next {
+                    Some((i, _)) => Job::Poll(i),
+                    None => continue,
+                },
+            };
+            match job {
+                Job::Command(cmd) => self.run_command(cmd).await,
+                Job::Poll(i) => self.run_poll(i).await,
+            }
+        }
+    }
+
+    /// Open the transport; on failure wait out the backoff (answering commands with an error
+    /// meanwhile) and return false.
+    async fn reopen(&mut self) -> bool {
+        match self.opener.open().await {
+            Ok(link) => {
+                tracing::info!(port = %self.name, transport = %self.opener.describe(), "port open");
+                self.link = Some(link);
+                self.port_failures = 0;
+                for d in &mut self.devices {
+                    d.identified = false;
+                    d.next_due = Instant::now();
+                }
+                true
+            }
+            Err(err) => {
+                let reason = format!("cannot open {}: {err}", self.opener.describe());
+                tracing::warn!(port = %self.name, %err, retry_in = ?self.backoff, "port unavailable");
+                for i in 0..self.devices.len() {
+                    self.set_online(i, false, Some(reason.clone()));
+                }
+                let until = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until) => return false,
+                        cmd = self.commands.recv() => match cmd {
+                            Some(cmd) => {
+                                let _ = cmd.reply.send(Err(DriverError::Link(LinkError::Closed(reason.clone()))));
+                            }
+                            None => {
+                                tokio::time::sleep_until(until).await;
+                                return false;
+                            }
+                        },
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_online(&mut self, i: usize, online: bool, reason: Option<String>) {
+        let Some(d) = self.devices.get_mut(i) else {
+            return;
+        };
+        if d.online != Some(online) {
+            d.online = Some(online);
+            if online {
+                tracing::info!(device = %d.name, "online");
+            } else {
+                tracing::warn!(device = %d.name, reason = reason.as_deref().unwrap_or(""), "offline");
+            }
+            self.bus.publish(Event::Availability {
+                device: d.name.clone(),
+                online,
+                reason,
+            });
+        }
+    }
+
+    async fn run_command(&mut self, cmd: CommandRequest) {
+        let Some(i) = self.devices.iter().position(|d| d.name == cmd.device) else {
+            let _ = cmd.reply.send(Err(DriverError::Invalid(format!(
+                "no device {:?} on port {}",
+                cmd.device, self.name
+            ))));
+            return;
+        };
+        let result = self
+            .transaction(i, |driver, link| {
+                Box::pin(async move { driver.execute(link, &cmd.command).await })
+            })
+            .await;
+        let result = match result {
+            Some(r) => r,
+            None => Err(DriverError::Link(LinkError::Closed(
+                "the port is not open".into(),
+            ))),
+        };
+        self.account(i, result.as_ref().err(), false);
+        let _ = cmd.reply.send(result);
+    }
+
+    async fn run_poll(&mut self, i: usize) {
+        let Some(d) = self.devices.get_mut(i) else {
+            return;
+        };
+        d.next_due = Instant::now() + d.interval;
+        if !d.identified {
+            let result = self
+                .transaction(i, |driver, link| {
+                    Box::pin(async move { driver.identify(link).await })
+                })
+                .await;
+            match result {
+                Some(Ok(info)) => {
+                    let name = self.devices[i].name.clone();
+                    tracing::info!(device = %name, model = ?info.model, serial = ?info.serial, firmware = ?info.firmware, "identified");
+                    self.devices[i].identified = true;
+                    self.bus.publish(Event::Identified { device: name, info });
+                }
+                Some(Err(err)) => {
+                    self.account(i, Some(&err), true);
+                    return;
+                }
+                None => return,
+            }
+        }
+        let result = self
+            .transaction(i, |driver, link| {
+                Box::pin(async move { driver.poll(link).await })
+            })
+            .await;
+        match result {
+            Some(Ok(snapshot)) => {
+                self.account(i, None, true);
+                self.bus.publish(Event::Snapshot {
+                    device: self.devices[i].name.clone(),
+                    at: SystemTime::now(),
+                    reading: Arc::new(snapshot.flatten()),
+                });
+            }
+            Some(Err(err)) => self.account(i, Some(&err), true),
+            None => {}
+        }
+    }
+
+    /// Run one driver call on the open link under the lock group and the transaction limit.
+    /// `None` when the port is not open.
+    async fn transaction<T>(
+        &mut self,
+        i: usize,
+        call: impl for<'a> FnOnce(
+            &'a mut dyn Driver,
+            &'a mut dyn Link,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, DriverError>> + Send + 'a>,
+        >,
+    ) -> Option<Result<T, DriverError>> {
+        let lock = self.lock.clone();
+        let _guard = match &lock {
+            Some(l) => Some(l.lock().await),
+            None => None,
+        };
+        let link = self.link.as_mut()?;
+        let driver = self.devices.get_mut(i)?.driver.as_mut();
+        let result =
+            match tokio::time::timeout(TRANSACTION_LIMIT, call(driver, link.as_mut())).await {
+                Ok(r) => r,
+                Err(_) => Err(DriverError::Link(LinkError::Timeout { received: 0 })),
+            };
+        Some(result)
+    }
+
+    /// Count a success or failure: availability, and reopening the port when it keeps failing.
+    /// For polls every failure counts toward "offline" (no data is no data, even when the unit
+    /// politely refuses); for commands a refusal says nothing about the device's health.
+    fn account(&mut self, i: usize, error: Option<&DriverError>, polling: bool) {
+        match error {
+            None => {
+                self.port_failures = 0;
+                self.backoff = BACKOFF_MIN;
+                if let Some(d) = self.devices.get_mut(i) {
+                    d.failures = 0;
+                }
+                self.set_online(i, true, None);
+            }
+            Some(err) => {
+                let name = self
+                    .devices
+                    .get(i)
+                    .map(|d| d.name.clone())
+                    .unwrap_or_default();
+                let communication = err.is_communication_failure();
+                if !communication && !polling {
+                    // A refused or invalid command: the device is there and talking.
+                    tracing::info!(device = %name, %err, "command refused");
+                    return;
+                }
+                tracing::warn!(device = %name, %err, "transaction failed");
+                if communication {
+                    self.port_failures += 1;
+                }
+                let failures = match self.devices.get_mut(i) {
+                    Some(d) => {
+                        d.failures += 1;
+                        d.failures
+                    }
+                    None => 0,
+                };
+                if failures >= OFFLINE_AFTER || err.is_fatal() {
+                    self.set_online(i, false, Some(err.to_string()));
+                }
+                if err.is_fatal() || self.port_failures >= REOPEN_AFTER {
+                    tracing::warn!(port = %self.name, "closing the port to reopen it");
+                    self.link = None;
+                    if err.is_fatal() {
+                        for j in 0..self.devices.len() {
+                            self.set_online(j, false, Some(err.to_string()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
