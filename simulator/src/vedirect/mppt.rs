@@ -539,9 +539,11 @@ impl VeDevice for MpptModel {
             "remote": {
                 "voltage_v": self.remote.voltage_v(),
                 "voltage_in_use": self.vsense_in_use(),
+                "voltage_age_s": self.remote.voltage.age_s(now),
                 "voltage_expires_in_s": self.remote.voltage.remaining_s(now),
                 "temperature_c": self.remote.temperature_c(),
                 "temperature_in_use": self.tsense_in_use(),
+                "temperature_age_s": self.remote.temperature.age_s(now),
                 "temperature_expires_in_s": self.remote.temperature.remaining_s(now),
             },
             "settings": self.settings.snapshot(),

@@ -37,6 +37,12 @@ impl RemoteValue {
     }
 
     /// Seconds left before the value times out.
+    /// Seconds since the last write, while the value is fresh.
+    pub fn age_s(&self, now_ms: u64) -> Option<f64> {
+        self.raw
+            .map(|_| now_ms.saturating_sub(self.written_at_ms) as f64 / 1000.0)
+    }
+
     pub fn remaining_s(&self, now_ms: u64) -> Option<f64> {
         self.raw.map(|_| {
             let deadline = self.written_at_ms.saturating_add(REMOTE_TIMEOUT_MS);

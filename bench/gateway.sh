@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Gateway resource benchmark (design.md §7 targets). Prints figures; asserts nothing.
+#
+#  1. `sungate run` polling the simulated inverter (QPIGS, QMOD, QPIWS), BMV and MPPT at 1 Hz for
+#     DURATION seconds (default 60): CPU time and peak RSS of the gateway process.
+#  2. One-shot `sungate query QPIGS` against the simulated inverter, RUNS times (default 21):
+#     median CPU time (user + sys) and median peak RSS; the same for mpp-solar when it is
+#     installed (pip install mppsolar; set MPP_SOLAR=/path/to/mpp-solar) or BENCH_INSTALL_MPP=1
+#     lets this script put it in a throwaway venv.
+# Usage: bench/gateway.sh [DURATION] [RUNS]
+set -euo pipefail
+duration=${1:-60}
+runs=${2:-21}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+cargo build --release --quiet --bin sungate --bin sungate-sim
+bin="$repo/target/release"
+work=$(mktemp -d /tmp/sungate-bench.XXXXXX)
+cleanup() { kill "${gw:-}" "${sim:-}" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+"$bin/sungate-sim" --pty-dir "$work/pty" --seed 1 2>/dev/null &
+sim=$!
+for _ in $(seq 100); do [ -e "$work/pty/mppt" ] && break; sleep 0.05; done
+[ -e "$work/pty/mppt" ] || { echo "the simulator did not start" >&2; exit 1; }
+
+cat > "$work/bench.toml" <<TOML
+[[port]]
+name = "inv"
+serial = "$work/pty/inverter"
+[[port]]
+name = "bmv"
+serial = "$work/pty/bmv"
+[[port]]
+name = "mppt"
+serial = "$work/pty/mppt"
+[[device]]
+name = "inverter"
+driver = "pi30"
+port = "inv"
+poll_interval = 1.0
+queries = ["QPIGS", "QMOD", "QPIWS"]
+[[device]]
+name = "bmv"
+driver = "vedirect"
+port = "bmv"
+poll_interval = 1.0
+[[device]]
+name = "mppt"
+driver = "vedirect"
+port = "mppt"
+poll_interval = 1.0
+TOML
+
+tck=$(getconf CLK_TCK)
+"$bin/sungate" run -c "$work/bench.toml" > "$work/run.log" 2>&1 &
+gw=$!
+sleep "$duration"
+read -r utime stime < <(awk '{print $14, $15}' "/proc/$gw/stat")
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$gw/status")
+snapshots=$(grep -c '=' "$work/run.log" || true)
+kill "$gw"; wait "$gw" 2>/dev/null || true; gw=
+python3 - "$duration" "$utime" "$stime" "$tck" "$hwm" "$snapshots" <<'PY'
+import sys
+dur, ut, st, tck, hwm, snaps = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+cpu = (ut + st) / tck
+print(f"gateway run, 3 devices at 1 Hz for {dur:.0f} s: {snaps} snapshots, CPU {cpu:.2f} s "
+      f"= {100 * cpu / dur:.3f} % of one core (target < 0.5 %), peak RSS {hwm / 1024:.1f} MiB (target < 12 MiB)")
+PY
+
+measure() { # label, command... : RUNS runs, rusage of each child from wait4 (microseconds)
+    local label=$1; shift
+    python3 - "$work" "$runs" "$label" "$@" <<'PY'
+import os, statistics, subprocess, sys
+work, runs, label, cmd = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+cpu, rss = [], []
+for _ in range(runs):
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(p.pid, 0)
+    err = p.stderr.read().decode(errors="replace")
+    if status != 0:
+        sys.exit(f"{label} failed: {err}")
+    cpu.append(1000 * (ru.ru_utime + ru.ru_stime))
+    rss.append(ru.ru_maxrss)
+print(f"{label}: {runs} runs, median CPU {statistics.median(cpu):.2f} ms (min {min(cpu):.2f}), "
+      f"median peak RSS {statistics.median(rss) / 1024:.1f} MiB")
+with open(os.path.join(work, label.split()[0] + ".median"), "w") as f:
+    f.write(f"{statistics.median(cpu)} {statistics.median(rss)}")
+PY
+}
+measure "sungate query QPIGS" "$bin/sungate" query --port "$work/pty/inverter" QPIGS
+
+mpp=${MPP_SOLAR:-$(command -v mpp-solar || true)}
+if [ -z "$mpp" ] && [ "${BENCH_INSTALL_MPP:-0}" = 1 ]; then
+    python3 -m venv "$work/venv" && "$work/venv/bin/pip" install -q mppsolar && mpp="$work/venv/bin/mpp-solar"
+fi
+if [ -n "$mpp" ]; then
+    # mpp-solar picks its transport from the port name: it must contain "ttyusb" or "serial"
+    ln -s "$work/pty/inverter" "$work/pty/ttyUSB-inverter"
+    measure "mpp-solar -c QPIGS" "$mpp" -p "$work/pty/ttyUSB-inverter" -P PI30 -c QPIGS
+    python3 - "$work" <<'PY'
+import sys
+w = sys.argv[1]
+s_cpu, s_rss = map(float, open(w + "/sungate.median").read().split())
+m_cpu, m_rss = map(float, open(w + "/mpp-solar.median").read().split())
+print(f"one-shot QPIGS: mpp-solar / sungate CPU ratio {m_cpu / s_cpu:.1f}x (target >= 10x), "
+      f"peak RSS ratio {m_rss / s_rss:.1f}x (target >= 2x)")
+PY
+else
+    echo "mpp-solar not installed: no comparison (BENCH_INSTALL_MPP=1 installs it in a temporary venv)"
+fi
