@@ -2,7 +2,6 @@
 //! recovery, and setters through `sungate set`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -30,22 +29,7 @@ async fn simulator(toml: &str, tag: &str) -> Simulator {
         seed: 11,
         speed: 1.0,
     };
-    let sim = Simulator::start(&config, options).await.unwrap();
-    let links: Vec<String> = sim
-        .devices
-        .iter()
-        .flat_map(|d| d.lock().interfaces.clone())
-        .filter_map(|i| i.address)
-        .collect();
-    for link in links {
-        for _ in 0..200 {
-            if Path::new(&link).exists() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-    sim
+    Simulator::start(&config, options).await.unwrap()
 }
 
 fn gateway_config(sim: &Simulator, body: &str) -> Config {

@@ -47,7 +47,13 @@ async fn reopen_backoff_doubles_from_one_second_to_sixty() {
     let attempts = opener.attempts.clone();
     let bus = Bus::default();
     let mut rx = bus.subscribe();
-    let (task, _handle) = PortTask::new("p", Box::new(opener), None, vec![pi30_slot(Duration::from_secs(1))], bus);
+    let (task, _handle) = PortTask::new(
+        "p",
+        Box::new(opener),
+        None,
+        vec![pi30_slot(Duration::from_secs(1))],
+        bus,
+    );
     let start = Instant::now();
     tokio::spawn(task.run());
     tokio::time::sleep(Duration::from_secs(250)).await;
@@ -61,7 +67,11 @@ async fn reopen_backoff_doubles_from_one_second_to_sixty() {
     assert!(attempts.lock().unwrap()[0] - start < Duration::from_millis(10));
     // reported offline once, with the reason
     match rx.try_recv().unwrap() {
-        Event::Availability { online: false, reason: Some(r), .. } => assert!(r.contains("no such device"), "{r}"),
+        Event::Availability {
+            online: false,
+            reason: Some(r),
+            ..
+        } => assert!(r.contains("no such device"), "{r}"),
         other => panic!("{other:?}"),
     }
     assert!(rx.try_recv().is_err(), "availability repeated");
@@ -98,7 +108,13 @@ async fn silent_device_goes_offline_after_three_polls_and_recovers() {
     });
     let bus = Bus::default();
     let mut rx = bus.subscribe();
-    let (task, _handle) = PortTask::new("p", Box::new(SimOpener(device.clone())), None, vec![pi30_slot(Duration::from_secs(2))], bus);
+    let (task, _handle) = PortTask::new(
+        "p",
+        Box::new(SimOpener(device.clone())),
+        None,
+        vec![pi30_slot(Duration::from_secs(2))],
+        bus,
+    );
     tokio::spawn(task.run());
 
     let next = async |rx: &mut tokio::sync::broadcast::Receiver<Event>| loop {
@@ -110,12 +126,20 @@ async fn silent_device_goes_offline_after_three_polls_and_recovers() {
     let (online, _) = next(&mut rx).await;
     assert!(online);
     let muted = Instant::now();
-    device.set_faults(sungate_sim::faults::Faults { silent: true, ..Default::default() }).unwrap();
+    device
+        .set_faults(sungate_sim::faults::Faults {
+            silent: true,
+            ..Default::default()
+        })
+        .unwrap();
     let (online, at) = next(&mut rx).await;
     assert!(!online);
     // three polls 2 s apart, each giving up after 0.5 s: offline 4.5-6.5 s after the fault
     let took = at - muted;
-    assert!(took >= Duration::from_millis(4400) && took <= Duration::from_millis(6600), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(4400) && took <= Duration::from_millis(6600),
+        "{took:?}"
+    );
     device.set_faults(Default::default()).unwrap();
     let cleared = Instant::now();
     let (online, at) = next(&mut rx).await;

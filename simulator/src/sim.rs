@@ -40,6 +40,8 @@ pub enum StartError {
     },
     #[error("invalid speed {0}: must be within (0, 10000]")]
     Speed(f64),
+    #[error("the PTY {0} did not appear (see the log for the reason)")]
+    PtyMissing(String),
 }
 
 /// Run-time options (the command line).
@@ -121,13 +123,37 @@ impl Simulator {
             }
             None => None,
         };
-        Ok(Simulator {
+        let sim = Simulator {
             devices,
             pty_dir: options.pty_dir,
             control_addr,
             speed,
             tasks,
-        })
+        };
+        sim.wait_for_ptys().await?;
+        Ok(sim)
+    }
+
+    /// The PTY tasks create their symlinks asynchronously: return once every one exists, so a
+    /// client can open them as soon as `start` returns.
+    async fn wait_for_ptys(&self) -> Result<(), StartError> {
+        let links: Vec<PathBuf> = self
+            .devices
+            .iter()
+            .flat_map(|d| d.lock().interfaces.clone())
+            .filter(|i| i.kind == "pty")
+            .filter_map(|i| i.address.map(PathBuf::from))
+            .collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        for link in links {
+            while !link.exists() {
+                if tokio::time::Instant::now() > deadline {
+                    return Err(StartError::PtyMissing(link.display().to_string()));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        Ok(())
     }
 
     pub fn device(&self, name: &str) -> Option<&Device> {

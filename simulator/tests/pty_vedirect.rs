@@ -278,19 +278,46 @@ async fn dropped_bytes_and_night_silence() {
     let sim = start("", "ve-night", 1.0).await;
     let mut mppt = open(&sim, "mppt");
     // dropped bytes: blocks fail their checksum, nothing wrong is committed
-    http(&sim, "POST", "/devices/mppt/faults", Some(json!({"drop_rate": 0.05}))).await;
+    http(
+        &sim,
+        "POST",
+        "/devices/mppt/faults",
+        Some(json!({"drop_rate": 0.05})),
+    )
+    .await;
     let _ = listen(&mut mppt, Duration::from_millis(300)).await;
     let (_, stats) = listen(&mut mppt, Duration::from_millis(3000)).await;
-    assert!(stats.checksum_failures + stats.bytes_skipped > 0, "{stats:?}");
+    assert!(
+        stats.checksum_failures + stats.bytes_skipped > 0,
+        "{stats:?}"
+    );
     // night-time silence of old MPPTs: no PV, no output at all
     http(&sim, "DELETE", "/devices/mppt/faults", None).await;
-    http(&sim, "POST", "/devices/mppt/env", Some(json!({"pv_power_w": 0}))).await;
-    http(&sim, "POST", "/devices/mppt/faults", Some(json!({"night_silence": true}))).await;
+    http(
+        &sim,
+        "POST",
+        "/devices/mppt/env",
+        Some(json!({"pv_power_w": 0})),
+    )
+    .await;
+    http(
+        &sim,
+        "POST",
+        "/devices/mppt/faults",
+        Some(json!({"night_silence": true})),
+    )
+    .await;
     let _ = listen(&mut mppt, Duration::from_millis(1500)).await;
     let (events, _) = listen(&mut mppt, Duration::from_millis(2500)).await;
     assert!(events.is_empty(), "talked at night: {events:?}");
     // sunrise: it talks again
-    http(&sim, "POST", "/devices/mppt/env", Some(json!({"pv_power_w": 300}))).await;
+    http(
+        &sim,
+        "POST",
+        "/devices/mppt/env",
+        Some(json!({"pv_power_w": 300})),
+    )
+    .await;
     let _ = listen(&mut mppt, Duration::from_millis(1200)).await;
     let (_, stats) = listen(&mut mppt, Duration::from_millis(2500)).await;
     assert!(stats.blocks_ok >= 1, "{stats:?}");
@@ -314,7 +341,10 @@ listen = "127.0.0.1:0"
     )
     .await;
     let (_, state) = http(&sim, "GET", "/devices/mppt", None).await;
-    let addr = state["interfaces"][0]["address"].as_str().unwrap().to_owned();
+    let addr = state["interfaces"][0]["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let mut link = StreamLink::new(stream);
     let mut parser = TextParser::new();

@@ -140,15 +140,6 @@ pub async fn demo(pty_dir: &Path, seconds: Option<u64>) -> Result<()> {
     let sim = Simulator::start(&SimConfig::default(), options)
         .await
         .context("cannot start the simulator")?;
-    for name in ["inverter", "bmv", "mppt"] {
-        let path = pty_dir.join(name);
-        for _ in 0..100 {
-            if path.exists() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
     let text = include_str!("../../../config/demo.toml")
         .replace("/tmp/sungate-demo", &pty_dir.display().to_string());
     let config = Config::parse(&text, "config/demo.toml")?;

@@ -10,7 +10,6 @@ use serde_json::{Value as Json, json};
 use super::battery::{Battery, MonitorSettings};
 use super::bmv_regs::Settings;
 use super::error::{SimError, number_in, optional_number_in};
-use super::hexcmd::handle_line;
 use super::link::Link;
 use super::wire::{round_i64, text_block, version_word};
 use super::{FirmwareMode, VeDevice};
@@ -266,17 +265,7 @@ impl VeDevice for BmvModel {
     }
 
     fn receive(&mut self, bytes: &[u8]) {
-        let mut lines = Vec::new();
-        self.link.rx.feed(bytes, |line| lines.push(line.to_vec()));
-        for line in lines {
-            let handled = handle_line(self, &line);
-            if handled.valid {
-                self.link.note_valid_hex();
-            }
-            if let Some(reply) = handled.reply {
-                self.link.push(reply);
-            }
-        }
+        super::hexcmd::receive_hex(self, bytes);
     }
 
     fn take_output(&mut self) -> Vec<u8> {

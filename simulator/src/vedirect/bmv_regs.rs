@@ -177,6 +177,10 @@ fn history_register(h: &History, id: u16) -> Option<Vec<u8>> {
 }
 
 impl HexTarget for BmvModel {
+    fn link_mut(&mut self) -> &mut super::link::Link {
+        &mut self.link
+    }
+
     fn version_word(&self) -> u16 {
         BmvModel::version_word(self)
     }

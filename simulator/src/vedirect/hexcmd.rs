@@ -51,6 +51,26 @@ pub(crate) trait HexTarget {
     fn set_register(&mut self, id: u16, value: &[u8]) -> RegWrite;
     /// Command 6: restart, no response.
     fn restart(&mut self);
+    /// The serial line the device receives requests on and sends replies through.
+    fn link_mut(&mut self) -> &mut super::link::Link;
+}
+
+/// Bytes the host wrote: frame them into HEX lines, handle each, queue the replies.
+pub(crate) fn receive_hex(target: &mut impl HexTarget, bytes: &[u8]) {
+    let mut lines = Vec::new();
+    target
+        .link_mut()
+        .rx
+        .feed(bytes, |line| lines.push(line.to_vec()));
+    for line in lines {
+        let handled = handle_line(target, &line);
+        if handled.valid {
+            target.link_mut().note_valid_hex();
+        }
+        if let Some(reply) = handled.reply {
+            target.link_mut().push(reply);
+        }
+    }
 }
 
 /// What came of one received line.

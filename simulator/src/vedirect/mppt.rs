@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 
 use super::charger::{ChargeInputs, Charger};
 use super::error::{SimError, number_in, optional_number_in};
-use super::hexcmd::{HexTarget, RegRead, async_frame, handle_line};
+use super::hexcmd::{HexTarget, RegRead, async_frame};
 use super::link::Link;
 use super::mppt_regs::{MpptSettings, REG_TSENSE, REG_VSENSE};
 use super::remote::{RemoteSense, TSENSE_NA, VSENSE_NA};
@@ -498,17 +498,7 @@ impl VeDevice for MpptModel {
     }
 
     fn receive(&mut self, bytes: &[u8]) {
-        let mut lines = Vec::new();
-        self.link.rx.feed(bytes, |line| lines.push(line.to_vec()));
-        for line in lines {
-            let handled = handle_line(self, &line);
-            if handled.valid {
-                self.link.note_valid_hex();
-            }
-            if let Some(reply) = handled.reply {
-                self.link.push(reply);
-            }
-        }
+        super::hexcmd::receive_hex(self, bytes);
     }
 
     fn take_output(&mut self) -> Vec<u8> {

@@ -179,6 +179,10 @@ impl MpptModel {
 }
 
 impl HexTarget for MpptModel {
+    fn link_mut(&mut self) -> &mut super::link::Link {
+        &mut self.link
+    }
+
     fn version_word(&self) -> u16 {
         MpptModel::version_word(self)
     }
