@@ -67,12 +67,19 @@ impl Snapshot {
 pub enum Command {
     /// Change a setting, e.g. `output_source_priority` = `solar_first`.
     Set { name: String, value: String },
+    /// VE.Direct: read a register (the value comes back in [`Outcome::data`]).
+    HexGet { id: u16 },
+    /// VE.Direct: write raw little-endian value bytes, including "not available" patterns; the
+    /// device's echo comes back in [`Outcome::data`].
+    HexSet { id: u16, value: Vec<u8> },
 }
 
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Command::Set { name, value } => write!(f, "set {name} = {value}"),
+            Command::HexGet { id } => write!(f, "get 0x{id:04X}"),
+            Command::HexSet { id, value } => write!(f, "set 0x{id:04X} = {value:02X?}"),
         }
     }
 }
@@ -85,6 +92,8 @@ pub struct Outcome {
     /// The setting read back after the device acknowledged, when the protocol allows it.
     pub verified: bool,
     pub detail: String,
+    /// Raw data returned (a HEX get's value, a HEX set's echo).
+    pub data: Vec<u8>,
 }
 
 #[derive(Debug, Error)]

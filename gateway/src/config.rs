@@ -19,7 +19,16 @@
 //! poll_interval = 5.0            # seconds
 //! queries = ["QPIGS", "QMOD", "QPIWS"]
 //! ```
-//! `[mqtt]`, `[http]` and `[[bridge]]` are reserved for their milestones.
+//! A `[[bridge]]` forwards a BMV's battery temperature and voltage to MPPTs (see bridge.rs):
+//! ```toml
+//! [[bridge]]
+//! source = "bmv"
+//! targets = ["mppt"]
+//! values = ["temperature", "voltage"]   # default: both
+//! refresh_interval = 15.0               # seconds, at most 45 (the MPPT forgets after 60)
+//! max_source_age = 10.0                 # older source values are not forwarded
+//! ```
+//! `[mqtt]` and `[http]` are reserved for their milestones.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -61,9 +70,58 @@ struct RawConfig {
     mqtt: Option<toml::Table>,
     #[serde(default)]
     http: Option<toml::Table>,
-    #[serde(default)]
-    bridge: Option<Vec<toml::Table>>,
+    #[serde(default, rename = "bridge")]
+    bridges: Vec<RawBridge>,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBridge {
+    #[serde(default)]
+    name: Option<Spanned<String>>,
+    source: Spanned<String>,
+    targets: Spanned<Vec<String>>,
+    #[serde(default)]
+    values: Option<Spanned<Vec<BridgeValue>>>,
+    #[serde(default)]
+    refresh_interval: Option<Spanned<f64>>,
+    #[serde(default)]
+    max_source_age: Option<Spanned<f64>>,
+    #[serde(default)]
+    temperature_range: Option<Spanned<[f64; 2]>>,
+    #[serde(default)]
+    voltage_range: Option<Spanned<[f64; 2]>>,
+}
+
+/// What a bridge forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BridgeValue {
+    Temperature,
+    Voltage,
+}
+
+/// A BMV -> MPPT remote-sense bridge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BridgeConfig {
+    pub name: String,
+    /// The BMV / SmartShunt device.
+    pub source: String,
+    /// The MPPT devices.
+    pub targets: Vec<String>,
+    pub values: Vec<BridgeValue>,
+    /// How often the values are written again (the MPPT drops them 60 s after the last write).
+    pub refresh_interval: Duration,
+    /// Source values older than this are not forwarded; "not available" is written instead.
+    pub max_source_age: Duration,
+    /// Plausible battery temperatures (°C) and voltages (V); outside: "not available".
+    pub temperature_range: (f64, f64),
+    pub voltage_range: (f64, f64),
+}
+
+/// The MPPT forgets remote values 60 s after the last write; refreshing later than this leaves
+/// gaps, so the configuration refuses it.
+pub const MAX_BRIDGE_REFRESH: f64 = 45.0;
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -144,6 +202,7 @@ pub struct Config {
     pub gateway: GatewaySettings,
     pub ports: Vec<PortConfig>,
     pub devices: Vec<DeviceConfig>,
+    pub bridges: Vec<BridgeConfig>,
 }
 
 pub const DEFAULT_PI30_QUERIES: [Query; 3] = [Query::Qpigs, Query::Qmod, Query::Qpiws];
@@ -191,7 +250,6 @@ impl Config {
         for (section, present) in [
             ("[mqtt]", raw.mqtt.is_some()),
             ("[http]", raw.http.is_some()),
-            ("[[bridge]]", raw.bridge.is_some()),
         ] {
             if present {
                 tracing::warn!(%section, "section not supported yet by this version: ignored");
@@ -404,10 +462,12 @@ impl Config {
                 message: "no [[device]] configured: nothing to do".into(),
             });
         }
+        let bridges = parse_bridges(&raw.bridges, &devices, &at)?;
         Ok(Config {
             gateway: raw.gateway,
             ports,
             devices,
+            bridges,
         })
     }
 
@@ -418,6 +478,134 @@ impl Config {
 
 #[derive(Debug, Clone, Copy)]
 struct DriverKindHint;
+
+fn parse_bridges(
+    raw: &[RawBridge],
+    devices: &[DeviceConfig],
+    at: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<Vec<BridgeConfig>, ConfigError> {
+    let mut bridges: Vec<BridgeConfig> = Vec::with_capacity(raw.len());
+    for b in raw {
+        let vedirect = |name: &str, span: Range<usize>, role: &str| -> Result<(), ConfigError> {
+            match devices.iter().find(|d| d.name == name) {
+                None => Err(at(
+                    span,
+                    format!("bridge {role} {name:?} is not a configured device"),
+                )),
+                Some(d) if d.driver != DriverKind::Vedirect => Err(at(
+                    span,
+                    format!(
+                        "bridge {role} {name:?} is a {:?} device; bridges connect VE.Direct devices",
+                        d.driver
+                    ),
+                )),
+                Some(_) => Ok(()),
+            }
+        };
+        vedirect(b.source.get_ref(), b.source.span(), "source")?;
+        if b.targets.get_ref().is_empty() {
+            return Err(at(b.targets.span(), "bridge has no targets".into()));
+        }
+        for t in b.targets.get_ref() {
+            vedirect(t, b.targets.span(), "target")?;
+            if t == b.source.get_ref() {
+                return Err(at(
+                    b.targets.span(),
+                    format!("bridge target {t:?} is also its source"),
+                ));
+            }
+        }
+        let secs = |v: &Option<Spanned<f64>>,
+                    default: f64,
+                    lo: f64,
+                    hi: f64,
+                    what: &str|
+         -> Result<Duration, ConfigError> {
+            match v {
+                None => Ok(Duration::from_secs_f64(default)),
+                Some(s) if s.get_ref().is_finite() && *s.get_ref() >= lo && *s.get_ref() <= hi => {
+                    Ok(Duration::from_secs_f64(*s.get_ref()))
+                }
+                Some(s) => Err(at(
+                    s.span(),
+                    format!(
+                        "{what} must be within {lo}..={hi} seconds, got {}",
+                        s.get_ref()
+                    ),
+                )),
+            }
+        };
+        let refresh_interval = match &b.refresh_interval {
+            Some(r) if *r.get_ref() > MAX_BRIDGE_REFRESH => {
+                return Err(at(
+                    r.span(),
+                    format!(
+                        "refresh_interval {} s is too long: the MPPT drops remote values 60 s after the last write; use at most {MAX_BRIDGE_REFRESH} s (10-30 s is typical)",
+                        r.get_ref()
+                    ),
+                ));
+            }
+            other => secs(other, 15.0, 0.2, MAX_BRIDGE_REFRESH, "refresh_interval")?,
+        };
+        let max_source_age = secs(&b.max_source_age, 10.0, 0.5, 300.0, "max_source_age")?;
+        let range = |r: &Option<Spanned<[f64; 2]>>,
+                     default: (f64, f64),
+                     what: &str|
+         -> Result<(f64, f64), ConfigError> {
+            match r {
+                None => Ok(default),
+                Some(s) => {
+                    let [lo, hi] = *s.get_ref();
+                    if lo.is_finite() && hi.is_finite() && lo < hi {
+                        Ok((lo, hi))
+                    } else {
+                        Err(at(
+                            s.span(),
+                            format!("{what} must be [low, high] with low < high"),
+                        ))
+                    }
+                }
+            }
+        };
+        let values = match &b.values {
+            None => vec![BridgeValue::Temperature, BridgeValue::Voltage],
+            Some(v) if v.get_ref().is_empty() => {
+                return Err(at(v.span(), "bridge values is empty".into()));
+            }
+            Some(v) => v.get_ref().clone(),
+        };
+        let name = match &b.name {
+            Some(n) if !valid_name(n.get_ref()) => {
+                return Err(at(
+                    n.span(),
+                    format!(
+                        "bridge name {:?} must be 1-64 letters, digits, '-' or '_'",
+                        n.get_ref()
+                    ),
+                ));
+            }
+            Some(n) => n.get_ref().clone(),
+            None => format!("bridge-{}", b.source.get_ref()),
+        };
+        if devices.iter().any(|d| d.name == name) || bridges.iter().any(|x| x.name == name) {
+            return Err(at(
+                b.source.span(),
+                format!("bridge name {name:?} is already used"),
+            ));
+        }
+        bridges.push(BridgeConfig {
+            name,
+            source: b.source.get_ref().clone(),
+            targets: b.targets.get_ref().clone(),
+            values,
+            refresh_interval,
+            max_source_age,
+            temperature_range: range(&b.temperature_range, (-30.0, 60.0), "temperature_range")?,
+            voltage_range: range(&b.voltage_range, (5.0, 70.0), "voltage_range")?,
+        });
+    }
+    Ok(bridges)
+}
 
 #[cfg(test)]
 mod tests {
@@ -513,5 +701,77 @@ unit = "axpert"
     fn the_demo_config_is_valid() {
         let c = Config::parse(include_str!("../../config/demo.toml"), "config/demo.toml").unwrap();
         assert_eq!(c.devices.len(), 3);
+    }
+}
+
+#[cfg(test)]
+mod bridge_tests {
+    use super::*;
+
+    const DEVICES: &str = r#"
+[[port]]
+name = "bmv"
+serial = "/dev/ttyUSB0"
+[[port]]
+name = "mppt"
+serial = "/dev/ttyUSB1"
+[[port]]
+name = "inv"
+serial = "/dev/ttyUSB2"
+[[device]]
+name = "bmv"
+driver = "vedirect"
+port = "bmv"
+[[device]]
+name = "mppt"
+driver = "vedirect"
+port = "mppt"
+[[device]]
+name = "inverter"
+driver = "pi30"
+port = "inv"
+"#;
+
+    #[test]
+    fn bridge_defaults_and_refusals() {
+        let c = Config::parse(
+            &format!("{DEVICES}[[bridge]]\nsource = \"bmv\"\ntargets = [\"mppt\"]\n"),
+            "t",
+        )
+        .unwrap();
+        let b = &c.bridges[0];
+        assert_eq!(b.name, "bridge-bmv");
+        assert_eq!(b.refresh_interval, Duration::from_secs(15));
+        assert_eq!(b.values, [BridgeValue::Temperature, BridgeValue::Voltage]);
+        for (extra, needle) in [
+            (
+                "source = \"bmv\"\ntargets = [\"mppt\"]\nrefresh_interval = 60.0\n",
+                "60 s after the last write",
+            ),
+            (
+                "source = \"bmv\"\ntargets = [\"inverter\"]\n",
+                "bridges connect VE.Direct devices",
+            ),
+            (
+                "source = \"shunt\"\ntargets = [\"mppt\"]\n",
+                "not a configured device",
+            ),
+            ("source = \"bmv\"\ntargets = []\n", "no targets"),
+            ("source = \"bmv\"\ntargets = [\"bmv\"]\n", "also its source"),
+            (
+                "source = \"bmv\"\ntargets = [\"mppt\"]\nvalues = [\"current\"]\n",
+                "current",
+            ),
+            (
+                "source = \"bmv\"\ntargets = [\"mppt\"]\ntemperature_range = [50.0, 10.0]\n",
+                "low < high",
+            ),
+        ] {
+            let err = Config::parse(&format!("{DEVICES}[[bridge]]\n{extra}"), "t")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{extra}: {err}");
+            assert!(err.starts_with("t:"), "{err}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! Today it holds the offline decoders used by `sungate decode`; the gateway core (config, port
 //! tasks, scheduling, sinks) grows here in later milestones.
 
+pub mod bridge;
 pub mod bus;
 pub mod config;
 pub mod decode;

@@ -68,6 +68,19 @@ enum Command {
         name: String,
         value: String,
     },
+    /// Run only the BMV -> MPPT bridge, without a config file: the BMV's battery temperature
+    /// and voltage are written to each MPPT's remote-sense registers every 15 s.
+    Bridge {
+        /// The BMV / SmartShunt port (serial path or tcp://HOST:PORT).
+        #[arg(long)]
+        bmv: String,
+        /// An MPPT port; repeat for several MPPTs.
+        #[arg(long, required = true)]
+        mppt: Vec<String>,
+        /// Seconds between refreshes (at most 45: the MPPT forgets after 60).
+        #[arg(long, default_value_t = 15.0)]
+        refresh: f64,
+    },
     /// List candidate ports: hidraw devices (0665:5161 = inverter) and USB serial ports.
     Scan {
         /// Also ask each serial port whether a PI30 inverter or a VE.Direct device answers.
@@ -192,6 +205,10 @@ fn run(cli: Cli) -> Result<()> {
             seconds(timeout)?,
         )),
         Command::Scan { probe } => runtime()?.block_on(cli::oneshot::scan(probe)),
+        Command::Bridge { bmv, mppt, refresh } => {
+            let config = cli::run::bridge_config(&bmv, &mppt, refresh)?;
+            runtime()?.block_on(cli::run::run_config(config))
+        }
         #[cfg(feature = "demo")]
         Command::Demo { pty_dir, seconds } => {
             runtime()?.block_on(cli::run::demo(&pty_dir, seconds))

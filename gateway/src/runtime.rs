@@ -61,13 +61,31 @@ pub fn build_driver(device: &DeviceConfig, port: &PortConfig) -> Box<dyn Driver>
     }
 }
 
+/// Routes commands to the port task of a device.
+#[derive(Debug, Default)]
+pub struct Router {
+    ports: HashMap<String, PortHandle>,
+    /// device -> port
+    device_ports: HashMap<String, String>,
+}
+
+impl Router {
+    /// Execute a command on a device, through its port task (never in parallel with a poll).
+    pub async fn execute(&self, device: &str, command: Command) -> Result<Outcome, DriverError> {
+        let port = self
+            .device_ports
+            .get(device)
+            .and_then(|p| self.ports.get(p))
+            .ok_or_else(|| DriverError::Invalid(format!("no device named {device:?}")))?;
+        port.execute(device, command).await
+    }
+}
+
 /// A running gateway.
 #[derive(Debug)]
 pub struct Gateway {
     pub bus: Bus,
-    ports: HashMap<String, PortHandle>,
-    /// device -> port
-    device_ports: HashMap<String, String>,
+    router: Arc<Router>,
     tasks: JoinSet<()>,
 }
 
@@ -113,26 +131,27 @@ impl Gateway {
             tasks.spawn(task.run());
             ports.insert(port.name.clone(), handle);
         }
-        Gateway {
-            bus,
+        let router = Arc::new(Router {
             ports,
             device_ports,
-            tasks,
+        });
+        for bridge in &config.bridges {
+            tasks.spawn(crate::bridge::run(
+                bridge.clone(),
+                router.clone(),
+                bus.clone(),
+            ));
         }
+        Gateway { bus, router, tasks }
     }
 
     /// Execute a command on a device, through its port task (never in parallel with a poll).
     pub async fn execute(&self, device: &str, command: Command) -> Result<Outcome, DriverError> {
-        let port = self
-            .device_ports
-            .get(device)
-            .and_then(|p| self.ports.get(p))
-            .ok_or_else(|| DriverError::Invalid(format!("no device named {device:?}")))?;
-        port.execute(device, command).await
+        self.router.execute(device, command).await
     }
 
     pub fn devices(&self) -> impl Iterator<Item = &str> {
-        self.device_ports.keys().map(String::as_str)
+        self.router.device_ports.keys().map(String::as_str)
     }
 
     /// Stop every port task.

@@ -224,7 +224,11 @@ impl Driver for Pi30Driver {
     }
 
     async fn execute(&mut self, io: &mut dyn Link, cmd: &Command) -> Result<Outcome, DriverError> {
-        let Command::Set { name, value } = cmd;
+        let Command::Set { name, value } = cmd else {
+            return Err(DriverError::Invalid(format!(
+                "{cmd} is a VE.Direct command, not PI30"
+            )));
+        };
         let setter: Setter =
             parse_setter(name, value).map_err(|e| DriverError::Invalid(e.to_string()))?;
         setter
@@ -240,6 +244,7 @@ impl Driver for Pi30Driver {
                 sent: command,
                 verified: false,
                 detail: "acknowledged; the unit offers no read-back for this setting".into(),
+                data: Vec::new(),
             });
         };
         let reading = self.query(io, readback.query).await?;
@@ -248,6 +253,7 @@ impl Driver for Pi30Driver {
                 sent: command,
                 verified: true,
                 detail: format!("{name} = {value}, verified by {}", readback.query.command()),
+                data: Vec::new(),
             })
         } else {
             let got = reading

@@ -198,6 +198,11 @@ fn checked_register(reply: &HexFrame, id: u16, what: &str) -> Result<Vec<u8>, Dr
     Ok(value)
 }
 
+/// A frame as text without its `\n`, for logs and outcomes.
+fn hex_text(frame: &HexFrame) -> String {
+    String::from_utf8_lossy(frame.encode().trim_ascii_end()).into_owned()
+}
+
 fn record_reading(record: &TextBlock) -> Reading {
     decode_fields(&record.fields)
 }
@@ -244,7 +249,34 @@ impl Driver for VeDirectDriver {
     }
 
     async fn execute(&mut self, io: &mut dyn Link, cmd: &Command) -> Result<Outcome, DriverError> {
-        let Command::Set { name, value } = cmd;
+        let (name, value) = match cmd {
+            Command::Set { name, value } => (name, value),
+            Command::HexGet { id } => {
+                let data = self.get_register(io, *id).await?;
+                return Ok(Outcome {
+                    sent: hex_text(&HexFrame::get(*id)),
+                    verified: true,
+                    detail: format!("get 0x{id:04X}"),
+                    data,
+                });
+            }
+            Command::HexSet { id, value } => {
+                let echoed = self.set_register(io, *id, value).await?;
+                if &echoed != value {
+                    return Err(DriverError::NotVerified {
+                        setting: format!("0x{id:04X}"),
+                        expected: format!("{value:02X?}"),
+                        got: format!("{echoed:02X?}"),
+                    });
+                }
+                return Ok(Outcome {
+                    sent: hex_text(&HexFrame::set(*id, value)),
+                    verified: true,
+                    detail: format!("0x{id:04X} echoed by the device"),
+                    data: echoed,
+                });
+            }
+        };
         let register = registers::all()
             .iter()
             .find(|r| r.name == name.as_str())
@@ -265,12 +297,10 @@ impl Driver for VeDirectDriver {
             });
         }
         Ok(Outcome {
-            sent: String::from_utf8_lossy(
-                HexFrame::set(register.id, &bytes).encode().trim_ascii_end(),
-            )
-            .into_owned(),
+            sent: hex_text(&HexFrame::set(register.id, &bytes)),
             verified: true,
             detail: format!("{name} = {value}, echoed by the device"),
+            data: echoed,
         })
     }
 }

@@ -112,16 +112,49 @@ pub async fn print_events(gateway: &Gateway, limit: Option<Duration>) -> Result<
 }
 
 pub async fn run(file: &Path) -> Result<()> {
-    let config = Config::load(file)?;
+    run_config(Config::load(file)?).await
+}
+
+pub async fn run_config(config: Config) -> Result<()> {
     tracing::info!(
         ports = config.ports.len(),
         devices = config.devices.len(),
+        bridges = config.bridges.len(),
         "starting"
     );
     let gateway = Gateway::start(&config);
     print_events(&gateway, None).await?;
     gateway.shutdown().await;
     Ok(())
+}
+
+/// The configuration `sungate bridge --bmv PORT --mppt PORT...` runs: written as TOML and
+/// checked like a file, so the command line gets exactly the same validation.
+pub fn bridge_config(bmv: &str, mppts: &[String], refresh: f64) -> Result<Config> {
+    // `serial = "/dev/x"` or `tcp = "host:port"`, quoted by the TOML library (paths may hold
+    // quotes or backslashes).
+    let port = |spec: &str| match spec.strip_prefix("tcp://") {
+        Some(addr) => format!("tcp = {}", toml::Value::String(addr.to_owned())),
+        None => format!("serial = {}", toml::Value::String(spec.to_owned())),
+    };
+    let mut text = format!(
+        "[[port]]\nname = \"bmv\"\n{}\n[[device]]\nname = \"bmv\"\ndriver = \"vedirect\"\nport = \"bmv\"\npoll_interval = 1.0\n",
+        port(bmv)
+    );
+    let mut targets = Vec::new();
+    for (i, spec) in mppts.iter().enumerate() {
+        let name = format!("mppt{}", i + 1);
+        text.push_str(&format!(
+            "[[port]]\nname = \"{name}\"\n{}\n[[device]]\nname = \"{name}\"\ndriver = \"vedirect\"\nport = \"{name}\"\npoll_interval = 5.0\n",
+            port(spec)
+        ));
+        targets.push(format!("\"{name}\""));
+    }
+    text.push_str(&format!(
+        "[[bridge]]\nname = \"bridge\"\nsource = \"bmv\"\ntargets = [{}]\nrefresh_interval = {refresh:?}\n",
+        targets.join(", ")
+    ));
+    Ok(Config::parse(&text, "sungate bridge")?)
 }
 
 /// `sungate demo`: the simulator (inverter, BMV, MPPT) in-process on PTYs, and the gateway

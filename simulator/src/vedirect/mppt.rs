@@ -42,6 +42,9 @@ pub struct MpptConfig {
     pub split_text_block: bool,
     /// Send async `:A` frames (fw >= 1.17 behaviour).
     pub async_frames: bool,
+    /// The network remote-sense registers 0x2002/0x2003 exist (false: older firmware, which
+    /// answers them with flags 0x01 Unknown Id).
+    pub remote_sense: bool,
     /// A load output is present (text `IL`, 10/15/20 A models).
     pub load_output: bool,
     pub nominal_voltage: f64,
@@ -85,6 +88,7 @@ impl Default for MpptConfig {
             text_resume_after_s: 3.0,
             split_text_block: false,
             async_frames: true,
+            remote_sense: true,
             load_output: false,
             nominal_voltage: 12.0,
             charger_max_current_a: 30.0,

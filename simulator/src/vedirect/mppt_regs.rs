@@ -246,6 +246,7 @@ impl HexTarget for MpptModel {
             0xEDB3 if fw >= 142 => vec![c.tracker],
             0xEDAD if self.config.load_output => le_u16(sat_u16(self.load_output_current() * 10.0)),
             0x2001 => le_u16(sat_u16(self.charge_setpoint_v() * 100.0)),
+            REG_VSENSE | REG_TSENSE if !self.config.remote_sense => return RegRead::Unknown,
             REG_VSENSE => le_u16(self.remote.voltage_raw()),
             REG_TSENSE => le_i16(self.remote.temperature_raw()),
             0x200D if fw >= 142 => vec![self.network_info()],
@@ -262,6 +263,7 @@ impl HexTarget for MpptModel {
         let user = self.settings.battery_type == 0xFF;
         let s = &mut self.settings;
         match id {
+            REG_VSENSE | REG_TSENSE if !self.config.remote_sense => RegWrite::Unknown,
             REG_VSENSE | REG_TSENSE => self.write_remote(id, value),
             0xEDF0 => {
                 let hi = s.charger_max_current_da;
