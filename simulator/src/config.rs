@@ -96,6 +96,8 @@ fn default_reply_delay_ms() -> u64 {
 pub enum InterfaceKind {
     Pty,
     Tcp,
+    /// The inverter's USB HID bridge (0665:5161) exported over USB/IP.
+    Usbip,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +108,9 @@ pub struct InterfaceConfig {
     /// TCP listen address (loopback only by default; a simulator has no business on a LAN).
     #[serde(default)]
     pub listen: Option<SocketAddr>,
+    /// USB/IP bus id the device is exported under (default "1-1").
+    #[serde(default)]
+    pub busid: Option<String>,
 }
 
 impl DeviceConfig {
@@ -120,6 +125,7 @@ impl DeviceConfig {
                 name: "serial".into(),
                 kind: InterfaceKind::Pty,
                 listen: None,
+                busid: None,
             }],
             faults: Faults::default(),
             reply_delay_ms: default_reply_delay_ms(),
@@ -207,11 +213,26 @@ impl SimConfig {
                         d.name, i.name
                     ));
                 }
+                if i.kind == InterfaceKind::Usbip && d.kind != DeviceKind::Inverter {
+                    return invalid(format!(
+                        "interface '{}' of '{}': usbip is the inverter's USB HID interface",
+                        i.name, d.name
+                    ));
+                }
+                if i.busid
+                    .as_ref()
+                    .is_some_and(|b| b.is_empty() || b.len() > 31)
+                {
+                    return invalid(format!(
+                        "interface '{}' of '{}': busid must be 1-31 characters",
+                        i.name, d.name
+                    ));
+                }
                 match (i.kind, i.listen) {
-                    (InterfaceKind::Tcp, None) => {
+                    (InterfaceKind::Tcp | InterfaceKind::Usbip, None) => {
                         return invalid(format!(
-                            "interface '{}' of '{}' is tcp but has no listen address",
-                            i.name, d.name
+                            "interface '{}' of '{}' is {:?} but has no listen address",
+                            i.name, d.name, i.kind
                         ));
                     }
                     (InterfaceKind::Pty, Some(_)) => {

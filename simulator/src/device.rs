@@ -137,6 +137,7 @@ impl Device {
                 kind: match i.kind {
                     InterfaceKind::Pty => "pty",
                     InterfaceKind::Tcp => "tcp",
+                    InterfaceKind::Usbip => "usbip",
                 },
                 address: None,
                 attached: None,

@@ -107,6 +107,24 @@ impl Simulator {
                             bound,
                         ));
                     }
+                    InterfaceKind::Usbip => {
+                        let Some(addr) = ic.listen else { continue };
+                        let listener = frontend::tcp::bind(addr).await.map_err(|source| {
+                            StartError::Listen {
+                                addr,
+                                device: dc.name.clone(),
+                                interface: ic.name.clone(),
+                                source,
+                            }
+                        })?;
+                        let busid = ic.busid.clone().unwrap_or_else(|| "1-1".to_owned());
+                        tasks.spawn(frontend::usbip::serve_usbip(
+                            device.clone(),
+                            index,
+                            listener,
+                            busid,
+                        ));
+                    }
                 }
             }
             devices.push(device);

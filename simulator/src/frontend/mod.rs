@@ -4,6 +4,7 @@
 
 pub mod pty;
 pub mod tcp;
+pub mod usbip;
 
 use std::time::Duration;
 
