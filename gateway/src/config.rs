@@ -340,7 +340,14 @@ impl Config {
                     }
                     Transport::Tcp { addr: target }
                 }
-                _ => Transport::Hid { spec: target },
+                _ => {
+                    // Checked now so that a typo is a config error with its line, not a port
+                    // that never opens.
+                    if let Err(e) = target.parse::<sungate_drivers::transport::hid::HidSpec>() {
+                        return Err(at(value.span(), format!("port {name:?}: {e}")));
+                    }
+                    Transport::Hid { spec: target }
+                }
             };
             let timeout = match &p.timeout {
                 Some(t)
@@ -692,9 +699,34 @@ unit = "axpert"
         assert!(msg.contains("more than one"), "{msg}");
         let (_, msg) = err("[[port]]\nname = \"a\"\n");
         assert!(msg.contains("needs one of"), "{msg}");
+        // a HID spec that cannot be a device
+        let (line, msg) = err("[[port]]\nname = \"a\"\nhid = \"0665:zz\"\n");
+        assert_eq!(line, 3, "{msg}");
+        assert!(msg.contains("port \"a\""), "{msg}");
         // nothing to do
         let (_, msg) = err(PORTS);
         assert!(msg.contains("no [[device]]"), "{msg}");
+    }
+
+    #[test]
+    fn hid_ports_by_path_or_by_id_and_serial() {
+        let c = Config::parse(
+            "[[port]]\nname = \"usb\"\nhid = \"0665:5161:92932309100452\"\nunit = \"axpert\"\n[[port]]\nname = \"usb2\"\nhid = \"/dev/hidraw1\"\n[[device]]\nname = \"i\"\ndriver = \"pi30\"\nport = \"usb\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.ports[0].transport,
+            Transport::Hid {
+                spec: "0665:5161:92932309100452".into()
+            }
+        );
+        assert_eq!(
+            c.ports[1].transport,
+            Transport::Hid {
+                spec: "/dev/hidraw1".into()
+            }
+        );
     }
 
     #[test]

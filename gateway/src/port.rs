@@ -191,7 +191,16 @@ impl PortTask {
     /// Open the transport; on failure wait out the backoff (answering commands with an error
     /// meanwhile) and return false.
     async fn reopen(&mut self) -> bool {
-        match self.opener.open().await {
+        // Opening may talk to the device (a HID port asks candidates for their serial number),
+        // so it happens under the unit's lock like any other transaction.
+        let lock = self.lock.clone();
+        let guard = match &lock {
+            Some(l) => Some(l.lock().await),
+            None => None,
+        };
+        let opened = self.opener.open().await;
+        drop(guard);
+        match opened {
             Ok(link) => {
                 tracing::info!(port = %self.name, transport = %self.opener.describe(), "port open");
                 self.link = Some(link);

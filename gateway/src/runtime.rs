@@ -34,9 +34,7 @@ impl Opener for TransportOpener {
             Transport::Tcp { addr } => {
                 Ok(Box::new(transport::tcp::connect(addr, self.timeout).await?))
             }
-            Transport::Hid { spec } => Err(LinkError::Closed(format!(
-                "hid port {spec:?}: the USB HID transport is not available in this version"
-            ))),
+            Transport::Hid { spec } => open_hid(spec, self.timeout).await,
         }
     }
 
@@ -47,6 +45,26 @@ impl Opener for TransportOpener {
             Transport::Hid { spec } => format!("hid:{spec}"),
         }
     }
+}
+
+/// Open a HID port: a hidraw path, or discovery by VID:PID[:serial] (run again on every reopen,
+/// so a device that re-enumerated under another hidraw number is found again).
+#[cfg(feature = "hid")]
+async fn open_hid(spec: &str, timeout: Duration) -> Result<Box<dyn Link>, LinkError> {
+    use sungate_drivers::transport::hid::{HidSpec, open_spec};
+    let spec: HidSpec = spec
+        .parse()
+        .map_err(|e| LinkError::Closed(format!("hid port {spec:?}: {e}")))?;
+    let (path, link) = open_spec(&spec, timeout).await?;
+    tracing::info!(%spec, %path, "HID device opened");
+    Ok(Box::new(link))
+}
+
+#[cfg(not(feature = "hid"))]
+async fn open_hid(spec: &str, _timeout: Duration) -> Result<Box<dyn Link>, LinkError> {
+    Err(LinkError::Closed(format!(
+        "hid port {spec:?}: this sungate was built without the `hid` feature"
+    )))
 }
 
 /// The driver a device is configured with.
