@@ -379,3 +379,30 @@ async fn one_bmv_feeds_two_mppts_and_a_refusing_one_is_reported_not_retried() {
     gw.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sungate_bridge_command_runs_the_bridge_without_a_config_file() {
+    let sim = simulator("", "cli", 1.0).await;
+    let mppt = sim.device("mppt").unwrap().clone();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sungate"))
+        .arg("bridge")
+        .arg("--bmv")
+        .arg(sim.pty_dir.join("bmv"))
+        .arg("--mppt")
+        .arg(sim.pty_dir.join("mppt"))
+        .arg("--refresh")
+        .arg("5")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let took = within(Duration::from_secs(5), || in_use(&mppt)).await;
+    let _ = child.kill().await;
+    assert!(
+        took.is_some(),
+        "sungate bridge did not make the MPPT use remote values: {}",
+        remote(&mppt)
+    );
+    sim.shutdown().await;
+}
