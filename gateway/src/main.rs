@@ -96,6 +96,9 @@ enum Command {
         /// Stop after this many seconds (default: run until Ctrl-C).
         #[arg(long)]
         seconds: Option<u64>,
+        /// Address of the simulator's control API.
+        #[arg(long, default_value = "127.0.0.1:8900")]
+        control: std::net::SocketAddr,
     },
     /// Decode protocol bytes offline (no device needed).
     #[command(subcommand)]
@@ -210,9 +213,11 @@ fn run(cli: Cli) -> Result<()> {
             runtime()?.block_on(cli::run::run_config(config))
         }
         #[cfg(feature = "demo")]
-        Command::Demo { pty_dir, seconds } => {
-            runtime()?.block_on(cli::run::demo(&pty_dir, seconds))
-        }
+        Command::Demo {
+            pty_dir,
+            seconds,
+            control,
+        } => runtime()?.block_on(cli::run::demo(&pty_dir, seconds, control)),
     }
 }
 

@@ -34,6 +34,15 @@ pub fn compact_line(event: &Event) -> String {
             reading,
         } => {
             let mut line = format!("{} {device}", clock(*at));
+            // States first (a mode, the bridge's source state), then the numbers.
+            for field in reading
+                .iter()
+                .filter(|f| f.name.ends_with("_state") || f.name.ends_with("_mode"))
+            {
+                if let Value::Text(t) = &field.value {
+                    let _ = write!(line, " {}={t}", field.name);
+                }
+            }
             for field in reading
                 .iter()
                 .filter(|f| matches!(f.value, Value::Int(_) | Value::Float(_)))
@@ -160,13 +169,17 @@ pub fn bridge_config(bmv: &str, mppts: &[String], refresh: f64) -> Result<Config
 /// `sungate demo`: the simulator (inverter, BMV, MPPT) in-process on PTYs, and the gateway
 /// polling it with config/demo.toml.
 #[cfg(feature = "demo")]
-pub async fn demo(pty_dir: &Path, seconds: Option<u64>) -> Result<()> {
+pub async fn demo(
+    pty_dir: &Path,
+    seconds: Option<u64>,
+    control: std::net::SocketAddr,
+) -> Result<()> {
     use sungate_sim::config::SimConfig;
     use sungate_sim::sim::{Simulator, StartOptions};
 
     let options = StartOptions {
         pty_dir: pty_dir.to_path_buf(),
-        control: Some("127.0.0.1:8900".parse().context("control address")?),
+        control: Some(control),
         seed: 1,
         speed: 1.0,
     };
@@ -177,8 +190,9 @@ pub async fn demo(pty_dir: &Path, seconds: Option<u64>) -> Result<()> {
         .replace("/tmp/sungate-demo", &pty_dir.display().to_string());
     let config = Config::parse(&text, "config/demo.toml")?;
     eprintln!(
-        "sungate demo: simulated inverter, BMV and MPPT on {}; simulator control API on http://127.0.0.1:8900/devices; Ctrl-C stops",
-        pty_dir.display()
+        "sungate demo: simulated inverter, BMV and MPPT on {}; simulator control API on http://{}/devices; Ctrl-C stops",
+        pty_dir.display(),
+        sim.control_addr.unwrap_or(control)
     );
     let gateway = Gateway::start(&config);
     print_events(&gateway, seconds.map(Duration::from_secs)).await?;
