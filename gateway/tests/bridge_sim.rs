@@ -3,34 +3,16 @@
 
 use std::time::Duration;
 
+mod common;
+
+use common::simulator;
 use serde_json::{Value, json};
-use sungate::config::Config;
 use sungate::runtime::Gateway;
-use sungate_sim::config::SimConfig;
 use sungate_sim::device::Device;
-use sungate_sim::sim::{Simulator, StartOptions};
 use tokio::time::Instant;
 
-async fn simulator(toml: &str, tag: &str, speed: f64) -> Simulator {
-    let dir = std::env::temp_dir().join(format!("sungate-bridge-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let config = if toml.is_empty() {
-        SimConfig::default()
-    } else {
-        SimConfig::parse(toml, tag).unwrap()
-    };
-    let options = StartOptions {
-        pty_dir: dir,
-        control: None,
-        seed: 5,
-        speed,
-    };
-    Simulator::start(&config, options).await.unwrap()
-}
-
-fn gateway(sim: &Simulator, body: &str) -> Gateway {
-    let text = body.replace("DIR", &sim.pty_dir.display().to_string());
-    Gateway::start(&Config::parse(&text, "bridge.toml").unwrap())
+fn gateway(sim: &sungate_sim::sim::Simulator, body: &str) -> Gateway {
+    Gateway::start(&common::config(sim, body))
 }
 
 fn remote(device: &Device) -> Value {

@@ -6,36 +6,14 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
+mod common;
+
+use common::simulator;
 use sungate::bus::Event;
-use sungate::config::Config;
 use sungate::runtime::Gateway;
 use sungate_drivers::driver::Command as DeviceCommand;
-use sungate_sim::config::SimConfig;
-use sungate_sim::sim::{Simulator, StartOptions};
 use tokio::sync::broadcast::Receiver;
 use tokio::time::Instant;
-
-async fn simulator(toml: &str, tag: &str) -> Simulator {
-    let dir = std::env::temp_dir().join(format!("sungate-gw-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let config = if toml.is_empty() {
-        SimConfig::default()
-    } else {
-        SimConfig::parse(toml, tag).unwrap()
-    };
-    let options = StartOptions {
-        pty_dir: dir,
-        control: None,
-        seed: 11,
-        speed: 1.0,
-    };
-    Simulator::start(&config, options).await.unwrap()
-}
-
-fn gateway_config(sim: &Simulator, body: &str) -> Config {
-    let text = body.replace("DIR", &sim.pty_dir.display().to_string());
-    Config::parse(&text, "test.toml").unwrap()
-}
 
 /// Collect events for `dur`.
 async fn collect(rx: &mut Receiver<Event>, dur: Duration) -> Vec<Event> {
@@ -102,8 +80,8 @@ poll_interval = 3.0
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_devices_are_polled_at_their_own_intervals_with_the_simulators_values() {
-    let sim = simulator("", "three").await;
-    let gw = Gateway::start(&gateway_config(&sim, THREE));
+    let sim = simulator("", "three", 1.0).await;
+    let gw = Gateway::start(&common::config(&sim, THREE));
     let mut rx = gw.bus.subscribe();
     let events = collect(&mut rx, Duration::from_millis(7000)).await;
     let (inv, bmv, mppt) = (
@@ -205,8 +183,8 @@ queries = ["QPIGS", "QMOD"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unit_lock_group_keeps_the_multi_interface_lockup_away() {
     // with the unit key: heavy polling of both interfaces plus commands, and no lockup
-    let sim = simulator(TWO_INTERFACES_SIM, "unit").await;
-    let gw = Gateway::start(&gateway_config(&sim, &two_interfaces_gateway(true)));
+    let sim = simulator(TWO_INTERFACES_SIM, "unit", 1.0).await;
+    let gw = Gateway::start(&common::config(&sim, &two_interfaces_gateway(true)));
     let mut rx = gw.bus.subscribe();
     let end = Instant::now() + Duration::from_secs(5);
     let mut commands = 0;
@@ -234,8 +212,8 @@ async fn a_unit_lock_group_keeps_the_multi_interface_lockup_away() {
     sim.shutdown().await;
 
     // the same setup without the unit key locks the simulated inverter up
-    let sim = simulator(TWO_INTERFACES_SIM, "nounit").await;
-    let gw = Gateway::start(&gateway_config(&sim, &two_interfaces_gateway(false)));
+    let sim = simulator(TWO_INTERFACES_SIM, "nounit", 1.0).await;
+    let gw = Gateway::start(&common::config(&sim, &two_interfaces_gateway(false)));
     let mut locked = false;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -283,9 +261,9 @@ fn assert_plausible(events: &[Event]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_take_the_device_offline_without_wrong_values_and_it_recovers_by_itself() {
-    let sim = simulator("", "faults").await;
+    let sim = simulator("", "faults", 1.0).await;
     let device = sim.device("inverter").unwrap().clone();
-    let gw = Gateway::start(&gateway_config(&sim, ONE_INVERTER));
+    let gw = Gateway::start(&common::config(&sim, ONE_INVERTER));
     let mut rx = gw.bus.subscribe();
     let events = collect(&mut rx, Duration::from_secs(2)).await;
     assert_eq!(availability(&events, "inverter"), [true]);
@@ -335,7 +313,7 @@ async fn faults_take_the_device_offline_without_wrong_values_and_it_recovers_by_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sungate_set_changes_the_setting_and_refuses_bad_values_before_writing() {
-    let sim = simulator("", "set").await;
+    let sim = simulator("", "set", 1.0).await;
     let port = sim.pty_dir.join("inverter").display().to_string();
     let device = sim.device("inverter").unwrap().clone();
     let requests =

@@ -68,11 +68,15 @@ where
             let request = std::mem::take(&mut pending);
             let reply = device.inverter_request(interface, &request);
             tokio::time::sleep(device.reply_delay + device.slow()).await;
+            // The transaction ends as the reply goes on the wire: a client that has read the
+            // reply can no longer overlap with it (a real unit is idle once its last byte is
+            // out). Ending it only after `write` returned would let a quick client's next
+            // request on another interface race this task and look like concurrent use.
+            device.end_transaction(interface);
             let alive = match reply {
                 Some(reply) if !reply.is_empty() => write_or_drop(&mut stream, &reply).await,
                 _ => true,
             };
-            device.end_transaction(interface);
             if !alive {
                 return;
             }
