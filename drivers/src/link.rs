@@ -24,6 +24,9 @@ pub enum LinkError {
     /// The transport is gone (unplugged, connection closed). The port must be reopened.
     #[error("the connection is gone: {0}")]
     Closed(String),
+    /// The transport cannot be opened (no such device, not found, ambiguous). Retried with backoff.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
 }
@@ -32,7 +35,7 @@ impl LinkError {
     /// Whether the transport must be closed and reopened (as opposed to retrying on it).
     pub fn is_fatal(&self) -> bool {
         match self {
-            LinkError::Closed(_) => true,
+            LinkError::Closed(_) | LinkError::Unavailable(_) => true,
             LinkError::Io(e) => !matches!(
                 e.kind(),
                 io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut

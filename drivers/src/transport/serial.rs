@@ -17,6 +17,6 @@ pub fn open(path: &str, baud: u32) -> Result<StreamLink<SerialStream>, LinkError
         .flow_control(FlowControl::None)
         .timeout(Duration::from_millis(100))
         .open_native_async()
-        .map_err(|e| LinkError::Closed(format!("cannot open {path}: {e}")))?;
+        .map_err(|e| LinkError::Unavailable(format!("cannot open {path}: {e}")))?;
     Ok(StreamLink::new(stream))
 }

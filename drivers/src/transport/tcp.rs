@@ -11,8 +11,8 @@ use crate::link::{LinkError, StreamLink};
 pub async fn connect(addr: &str, timeout: Duration) -> Result<StreamLink<TcpStream>, LinkError> {
     let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
-        .map_err(|_| LinkError::Closed(format!("connecting to {addr} timed out")))?
-        .map_err(|e| LinkError::Closed(format!("cannot connect to {addr}: {e}")))?;
+        .map_err(|_| LinkError::Unavailable(format!("connecting to {addr} timed out")))?
+        .map_err(|e| LinkError::Unavailable(format!("cannot connect to {addr}: {e}")))?;
     let _ = stream.set_nodelay(true);
     Ok(StreamLink::new(stream))
 }

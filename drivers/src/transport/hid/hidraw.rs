@@ -118,11 +118,11 @@ pub fn enumerate(vid: u16, pid: u16) -> Result<Vec<HidCandidate>, LinkError> {
 /// Open a hidraw node. A node that is missing or refuses us is `Closed` (the port task retries
 /// with backoff: the bridge may be re-enumerating).
 pub fn open_path(path: &str) -> Result<HidrawLink, LinkError> {
-    let c_path =
-        CString::new(path).map_err(|_| LinkError::Closed(format!("invalid HID path {path:?}")))?;
+    let c_path = CString::new(path)
+        .map_err(|_| LinkError::Unavailable(format!("invalid HID path {path:?}")))?;
     let device = api()?
         .open_path(&c_path)
-        .map_err(|e| LinkError::Closed(format!("cannot open {path}: {e}")))?;
+        .map_err(|e| LinkError::Unavailable(format!("cannot open {path}: {e}")))?;
     let device = HidrawDevice {
         device,
         path: path.to_owned(),
@@ -144,11 +144,11 @@ pub async fn open_spec(
     };
     let candidates = enumerate(vid, pid)?;
     match (serial, candidates.as_slice()) {
-        (_, []) => Err(LinkError::Closed(format!(
+        (_, []) => Err(LinkError::Unavailable(format!(
             "no HID device {vid:04x}:{pid:04x} is connected"
         ))),
         (None, [only]) => Ok((only.path.clone(), open_path(&only.path)?)),
-        (None, several) => Err(LinkError::Closed(format!(
+        (None, several) => Err(LinkError::Unavailable(format!(
             "{} HID devices {vid:04x}:{pid:04x} are connected ({}): add the inverter's serial \
              number, hid:{vid:04x}:{pid:04x}:<serial>",
             several.len(),
@@ -167,7 +167,7 @@ pub async fn open_spec(
             )
             .await?;
             found.map(|(c, link)| (c.path, link)).ok_or_else(|| {
-                LinkError::Closed(format!(
+                LinkError::Unavailable(format!(
                     "none of the {} HID devices {vid:04x}:{pid:04x} has serial number {serial}",
                     candidates.len()
                 ))
@@ -197,9 +197,10 @@ mod tests {
 
     // This machine has no HID devices: opening fails cleanly, as a reopenable error.
     #[tokio::test]
-    async fn a_missing_device_is_a_closed_link() {
+    async fn a_missing_device_is_unavailable_and_reopenable() {
         let err = open_path("/dev/hidraw-sungate-missing").unwrap_err();
-        assert!(matches!(err, LinkError::Closed(_)), "{err}");
+        assert!(matches!(err, LinkError::Unavailable(_)), "{err}");
+        assert!(err.is_fatal(), "the port task must retry opening it");
         let spec: HidSpec = "hid:0665:5161:123".parse().unwrap();
         let listed = enumerate(VOLTRONIC_VID, VOLTRONIC_PID);
         if let Ok(candidates) = listed {
@@ -207,7 +208,10 @@ mod tests {
                 let err = open_spec(&spec, Duration::from_millis(10))
                     .await
                     .unwrap_err();
-                assert!(err.to_string().contains("no HID device 0665:5161"), "{err}");
+                assert!(
+                    err.to_string().starts_with("no HID device 0665:5161"),
+                    "{err}"
+                );
             }
         }
     }
