@@ -88,7 +88,7 @@ impl Simulator {
                         });
                         tasks.spawn(frontend::pty::run(device.clone(), index, link));
                     }
-                    InterfaceKind::Tcp => {
+                    InterfaceKind::Tcp | InterfaceKind::Usbip => {
                         let Some(addr) = ic.listen else { continue };
                         let listener = frontend::tcp::bind(addr).await.map_err(|source| {
                             StartError::Listen {
@@ -100,30 +100,22 @@ impl Simulator {
                         })?;
                         let bound = listener.local_addr().unwrap_or(addr);
                         device.set_interface_status(index, |s| s.address = Some(bound.to_string()));
-                        tasks.spawn(frontend::tcp::run(
-                            device.clone(),
-                            index,
-                            Some(listener),
-                            bound,
-                        ));
-                    }
-                    InterfaceKind::Usbip => {
-                        let Some(addr) = ic.listen else { continue };
-                        let listener = frontend::tcp::bind(addr).await.map_err(|source| {
-                            StartError::Listen {
-                                addr,
-                                device: dc.name.clone(),
-                                interface: ic.name.clone(),
-                                source,
-                            }
-                        })?;
-                        let busid = ic.busid.clone().unwrap_or_else(|| "1-1".to_owned());
-                        tasks.spawn(frontend::usbip::serve_usbip(
-                            device.clone(),
-                            index,
-                            listener,
-                            busid,
-                        ));
+                        if ic.kind == InterfaceKind::Tcp {
+                            tasks.spawn(frontend::tcp::run(
+                                device.clone(),
+                                index,
+                                Some(listener),
+                                bound,
+                            ));
+                        } else {
+                            let busid = ic.busid.clone().unwrap_or_else(|| "1-1".to_owned());
+                            tasks.spawn(frontend::usbip::serve_usbip(
+                                device.clone(),
+                                index,
+                                listener,
+                                busid,
+                            ));
+                        }
                     }
                 }
             }
