@@ -28,7 +28,24 @@
 //! refresh_interval = 15.0               # seconds, at most 45 (the MPPT forgets after 60)
 //! max_source_age = 10.0                 # older source values are not forwarded
 //! ```
-//! `[mqtt]` and `[http]` are reserved for their milestones.
+//! `[mqtt]` publishes to a broker (see mqtt/mod.rs):
+//! ```toml
+//! [mqtt]
+//! host = "192.168.1.2"
+//! port = 1883                          # default 1883
+//! client_id = "sungate-cabin"          # default sungate-<gateway name>
+//! prefix = "sungate"                   # state, availability, commands
+//! discovery_prefix = "homeassistant"   # Home Assistant discovery
+//! qos = 1                              # 0, 1 or 2
+//! retain = false                       # retain state messages
+//! username = "sungate"
+//! password = "secret"
+//! # tls_ca_file / client_cert / client_key: reserved, refused until TLS is wired
+//! writes = false                       # accept <prefix>/<device>/set/<setting>
+//! [mqtt.allow]                         # settings each device accepts over MQTT
+//! inverter = ["output_source_priority", "charger_source_priority"]
+//! ```
+//! `[http]` is reserved for its milestone.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -67,7 +84,7 @@ struct RawConfig {
     #[serde(default, rename = "device")]
     devices: Vec<RawDevice>,
     #[serde(default)]
-    mqtt: Option<toml::Table>,
+    mqtt: Option<Spanned<RawMqtt>>,
     #[serde(default)]
     http: Option<toml::Table>,
     #[serde(default, rename = "bridge")]
@@ -203,6 +220,8 @@ pub struct Config {
     pub ports: Vec<PortConfig>,
     pub devices: Vec<DeviceConfig>,
     pub bridges: Vec<BridgeConfig>,
+    /// `[mqtt]`: publish to a broker (absent: no MQTT).
+    pub mqtt: Option<MqttConfig>,
 }
 
 pub const DEFAULT_PI30_QUERIES: [Query; 3] = [Query::Qpigs, Query::Qmod, Query::Qpiws];
@@ -247,13 +266,11 @@ impl Config {
                 message: e.message().trim().to_owned(),
             }
         })?;
-        for (section, present) in [
-            ("[mqtt]", raw.mqtt.is_some()),
-            ("[http]", raw.http.is_some()),
-        ] {
-            if present {
-                tracing::warn!(%section, "section not supported yet by this version: ignored");
-            }
+        if raw.http.is_some() {
+            tracing::warn!(
+                section = "[http]",
+                "section not supported yet by this version: ignored"
+            );
         }
 
         let mut ports = Vec::with_capacity(raw.ports.len());
@@ -470,11 +487,16 @@ impl Config {
             });
         }
         let bridges = parse_bridges(&raw.bridges, &devices, &at)?;
+        let mqtt = match &raw.mqtt {
+            Some(m) => Some(parse_mqtt(m, &raw.gateway, &devices, &at)?),
+            None => None,
+        };
         Ok(Config {
             gateway: raw.gateway,
             ports,
             devices,
             bridges,
+            mqtt,
         })
     }
 
@@ -612,6 +634,361 @@ fn parse_bridges(
         });
     }
     Ok(bridges)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMqtt {
+    host: Spanned<String>,
+    #[serde(default)]
+    port: Option<Spanned<u16>>,
+    #[serde(default)]
+    client_id: Option<Spanned<String>>,
+    #[serde(default)]
+    prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    discovery_prefix: Option<Spanned<String>>,
+    #[serde(default)]
+    discovery: Option<bool>,
+    #[serde(default)]
+    qos: Option<Spanned<u8>>,
+    #[serde(default)]
+    retain: Option<bool>,
+    #[serde(default)]
+    keep_alive: Option<Spanned<f64>>,
+    #[serde(default)]
+    username: Option<Spanned<String>>,
+    #[serde(default)]
+    password: Option<Spanned<String>>,
+    #[serde(default)]
+    tls_ca_file: Option<Spanned<String>>,
+    #[serde(default)]
+    client_cert: Option<Spanned<String>>,
+    #[serde(default)]
+    client_key: Option<Spanned<String>>,
+    #[serde(default)]
+    writes: Option<bool>,
+    #[serde(default)]
+    allow: Option<Spanned<HashMap<String, Vec<String>>>>,
+    #[serde(default)]
+    command_burst: Option<Spanned<u32>>,
+    #[serde(default)]
+    command_interval: Option<Spanned<f64>>,
+    #[serde(default)]
+    /// Reserved: the seeds' power/axpert topics. Refused until implemented.
+    compat_axpert: Option<Spanned<bool>>,
+}
+
+/// A checked `[mqtt]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttConfig {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    /// Used in node ids and unique ids, so that two gateways on one broker do not collide.
+    pub gateway_name: String,
+    pub prefix: String,
+    pub discovery_prefix: String,
+    pub discovery: bool,
+    pub qos: u8,
+    /// Retain state messages (availability and discovery are always retained).
+    pub retain: bool,
+    pub keep_alive: Duration,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Accept commands at all. Off unless the config says so.
+    pub writes: bool,
+    /// device -> settings accepted over MQTT.
+    pub allow: HashMap<String, Vec<String>>,
+    /// Commands per device: a burst of this many, then one per `command_interval`.
+    pub command_burst: u32,
+    pub command_interval: Duration,
+}
+
+/// A topic level we build topics from: no wildcards, no separators, nothing invisible.
+fn valid_topic_part(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && !s.starts_with('/')
+        && !s.ends_with('/')
+        && !s.contains("//")
+        && !s
+            .chars()
+            .any(|c| matches!(c, '+' | '#') || c.is_control() || c == ' ')
+}
+
+fn parse_mqtt(
+    m: &Spanned<RawMqtt>,
+    gateway: &GatewaySettings,
+    devices: &[DeviceConfig],
+    at: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<MqttConfig, ConfigError> {
+    let span = m.span();
+    let m = m.get_ref();
+    let host = m.host.get_ref().trim().to_owned();
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(at(
+            m.host.span(),
+            format!("mqtt host {host:?} is not a host name"),
+        ));
+    }
+    let gateway_name = gateway.name.clone().unwrap_or_else(|| "gateway".to_owned());
+    if !valid_name(&gateway_name) {
+        return Err(at(
+            span,
+            format!(
+                "gateway name {gateway_name:?} must be 1-64 letters, digits, '-' or '_' for MQTT"
+            ),
+        ));
+    }
+    let client_id = match &m.client_id {
+        Some(c) if c.get_ref().is_empty() || c.get_ref().len() > 64 => {
+            return Err(at(
+                c.span(),
+                "mqtt client_id must be 1-64 characters".into(),
+            ));
+        }
+        Some(c) => c.get_ref().clone(),
+        None => format!("sungate-{gateway_name}"),
+    };
+    let topic = |v: &Option<Spanned<String>>, default: &str, what: &str| match v {
+        None => Ok(default.to_owned()),
+        Some(t) if valid_topic_part(t.get_ref()) => Ok(t.get_ref().clone()),
+        Some(t) => Err(at(
+            t.span(),
+            format!(
+                "mqtt {what} {:?} must be a topic without wildcards, spaces or leading/trailing '/'",
+                t.get_ref()
+            ),
+        )),
+    };
+    let prefix = topic(&m.prefix, "sungate", "prefix")?;
+    let discovery_prefix = topic(&m.discovery_prefix, "homeassistant", "discovery_prefix")?;
+    let qos = match &m.qos {
+        Some(q) if *q.get_ref() > 2 => {
+            return Err(at(
+                q.span(),
+                format!("mqtt qos {} must be 0, 1 or 2", q.get_ref()),
+            ));
+        }
+        Some(q) => *q.get_ref(),
+        None => 1,
+    };
+    let keep_alive = match &m.keep_alive {
+        Some(k) if !(k.get_ref().is_finite() && (5.0..=3600.0).contains(k.get_ref())) => {
+            return Err(at(
+                k.span(),
+                "mqtt keep_alive must be within 5..=3600 seconds".into(),
+            ));
+        }
+        Some(k) => Duration::from_secs_f64(*k.get_ref()),
+        None => Duration::from_secs(30),
+    };
+    let (username, password) = match (&m.username, &m.password) {
+        (None, Some(p)) => {
+            return Err(at(p.span(), "mqtt password without a username".into()));
+        }
+        (Some(u), _) if u.get_ref().is_empty() => {
+            return Err(at(u.span(), "mqtt username is empty".into()));
+        }
+        (u, p) => (
+            u.as_ref().map(|u| u.get_ref().clone()),
+            p.as_ref().map(|p| p.get_ref().clone()),
+        ),
+    };
+    // Checked at load time so that a wrong path is a config error with its line, not a gateway
+    // that silently never connects.
+    let readable = |f: &Spanned<String>, what: &str| -> Result<String, ConfigError> {
+        std::fs::metadata(f.get_ref())
+            .map_err(|e| at(f.span(), format!("mqtt {what} {:?}: {e}", f.get_ref())))
+            .and_then(|meta| {
+                if meta.is_file() {
+                    Ok(f.get_ref().clone())
+                } else {
+                    Err(at(
+                        f.span(),
+                        format!("mqtt {what} {:?} is not a file", f.get_ref()),
+                    ))
+                }
+            })
+    };
+    match (&m.tls_ca_file, &m.client_cert, &m.client_key) {
+        (None, None, None) => {}
+        (None, Some(c), _) | (None, None, Some(c)) => {
+            return Err(at(
+                c.span(),
+                "mqtt client_cert/client_key need tls_ca_file".into(),
+            ));
+        }
+        (Some(ca), cert, key) => {
+            // Checked so that the message names the right file, then refused: TLS is not wired
+            // yet, and refusing beats silently connecting in plain text or not at all.
+            readable(ca, "tls_ca_file")?;
+            match (cert, key) {
+                (None, None) => {}
+                (Some(c), Some(k)) => {
+                    readable(c, "client_cert")?;
+                    readable(k, "client_key")?;
+                }
+                (Some(one), None) | (None, Some(one)) => {
+                    return Err(at(
+                        one.span(),
+                        "mqtt client_cert and client_key go together".into(),
+                    ));
+                }
+            }
+            return Err(at(
+                ca.span(),
+                "mqtt TLS is not supported by this version yet; use a plain connection to a broker \
+                 on a trusted network (or a local mosquitto bridging to the remote one over TLS)"
+                    .into(),
+            ));
+        }
+    };
+    if let Some(c) = &m.compat_axpert {
+        if *c.get_ref() {
+            return Err(at(
+                c.span(),
+                "mqtt compat_axpert (the power/axpert topics) is not supported by this version yet"
+                    .into(),
+            ));
+        }
+    }
+    let port = match &m.port {
+        Some(p) if *p.get_ref() == 0 => {
+            return Err(at(p.span(), "mqtt port 0 is not a port".into()));
+        }
+        Some(p) => *p.get_ref(),
+        None => 1883,
+    };
+    let mut allow = HashMap::new();
+    if let Some(a) = &m.allow {
+        for (device, settings) in a.get_ref() {
+            let Some(d) = devices.iter().find(|d| &d.name == device) else {
+                return Err(at(
+                    a.span(),
+                    format!("mqtt allow: {device:?} is not a configured device"),
+                ));
+            };
+            for s in settings {
+                let known = match d.driver {
+                    DriverKind::Pi30 => {
+                        sungate_drivers::pi30::commands::setter_names().contains(&s.as_str())
+                    }
+                    DriverKind::Vedirect => sungate_drivers::vedirect::registers::all()
+                        .iter()
+                        .any(|r| r.name == s),
+                };
+                if !known {
+                    return Err(at(
+                        a.span(),
+                        format!("mqtt allow: {device:?} has no setting {s:?}"),
+                    ));
+                }
+            }
+            allow.insert(device.clone(), settings.clone());
+        }
+    }
+    let command_burst = match &m.command_burst {
+        Some(b) if !(1..=100).contains(b.get_ref()) => {
+            return Err(at(
+                b.span(),
+                "mqtt command_burst must be within 1..=100".into(),
+            ));
+        }
+        Some(b) => *b.get_ref(),
+        None => 5,
+    };
+    let command_interval = match &m.command_interval {
+        Some(i) if !(i.get_ref().is_finite() && (0.1..=3600.0).contains(i.get_ref())) => {
+            return Err(at(
+                i.span(),
+                "mqtt command_interval must be within 0.1..=3600 seconds".into(),
+            ));
+        }
+        Some(i) => Duration::from_secs_f64(*i.get_ref()),
+        None => Duration::from_secs(2),
+    };
+    Ok(MqttConfig {
+        host,
+        port,
+        client_id,
+        gateway_name,
+        prefix,
+        discovery_prefix,
+        discovery: m.discovery.unwrap_or(true),
+        qos,
+        retain: m.retain.unwrap_or(false),
+        keep_alive,
+        username,
+        password,
+        writes: m.writes.unwrap_or(false),
+        allow,
+        command_burst,
+        command_interval,
+    })
+}
+
+#[cfg(test)]
+mod mqtt_config_tests {
+    use super::*;
+
+    const DEV: &str = "[[port]]\nname = \"p\"\nserial = \"/dev/x\"\n[[device]]\nname = \"inverter\"\ndriver = \"pi30\"\nport = \"p\"\n[gateway]\nname = \"cabin\"\n";
+
+    #[test]
+    fn mqtt_defaults() {
+        let c = Config::parse(&format!("{DEV}[mqtt]\nhost = \"broker\"\n"), "t").unwrap();
+        let m = c.mqtt.unwrap();
+        assert_eq!(m.port, 1883);
+        assert_eq!(m.client_id, "sungate-cabin");
+        assert_eq!(m.prefix, "sungate");
+        assert_eq!(m.discovery_prefix, "homeassistant");
+        assert_eq!(m.qos, 1);
+        assert!(!m.writes && !m.retain);
+        assert!(m.allow.is_empty());
+    }
+
+    #[test]
+    fn mqtt_refusals_name_their_line() {
+        for (extra, line, needle) in [
+            ("qos = 3\n", 12, "qos"),
+            ("prefix = \"a/+\"\n", 12, "wildcards"),
+            ("password = \"x\"\n", 12, "without a username"),
+            ("tls_ca_file = \"/nonexistent/ca.pem\"\n", 12, "tls_ca_file"),
+            ("client_cert = \"/etc/hostname\"\n", 12, "need tls_ca_file"),
+            (
+                "tls_ca_file = \"/etc/hostname\"\n",
+                12,
+                "TLS is not supported",
+            ),
+            (
+                "compat_axpert = true\n",
+                12,
+                "not supported by this version",
+            ),
+            ("hots = \"x\"\n", 12, "hots"),
+            ("[mqtt.allow]\ninverter = [\"volume\"]\n", 12, "no setting"),
+            (
+                "[mqtt.allow]\nshunt = [\"output_source_priority\"]\n",
+                12,
+                "not a configured device",
+            ),
+        ] {
+            let err = Config::parse(&format!("{DEV}[mqtt]\nhost = \"broker\"\n{extra}"), "t")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{extra}: {err}");
+            assert!(err.starts_with(&format!("t:{line}:")), "{extra}: {err}");
+        }
+        let c = Config::parse(
+            &format!("{DEV}[mqtt]\nhost = \"broker\"\nwrites = true\n[mqtt.allow]\ninverter = [\"output_source_priority\"]\n"),
+            "t",
+        )
+        .unwrap();
+        let m = c.mqtt.unwrap();
+        assert!(m.writes);
+        assert_eq!(m.allow["inverter"], ["output_source_priority"]);
+    }
 }
 
 #[cfg(test)]

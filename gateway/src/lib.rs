@@ -8,6 +8,7 @@ pub mod bus;
 pub mod config;
 pub mod decode;
 pub mod hexdump;
+pub mod mqtt;
 pub mod port;
 pub mod portspec;
 pub mod runtime;

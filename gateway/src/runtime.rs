@@ -121,6 +121,8 @@ impl Gateway {
     /// Start with custom openers (tests connect in-memory links to a simulator).
     pub fn start_with(config: &Config, opener: impl Fn(&PortConfig) -> Box<dyn Opener>) -> Gateway {
         let bus = Bus::default();
+        // Subscribed before any port task runs, so that no Identified event is missed.
+        let mqtt_rx = config.mqtt.as_ref().map(|_| bus.subscribe());
         let mut groups: HashMap<String, LockGroup> = HashMap::new();
         let mut tasks = JoinSet::new();
         let mut ports = HashMap::new();
@@ -159,6 +161,21 @@ impl Gateway {
                 router.clone(),
                 bus.clone(),
             ));
+        }
+        if let (Some(mqtt), Some(rx)) = (&config.mqtt, mqtt_rx) {
+            let devices = config
+                .devices
+                .iter()
+                .filter_map(|d| {
+                    let port = config.port(&d.port)?;
+                    Some(crate::mqtt::MqttDevice {
+                        name: d.name.clone(),
+                        driver: d.driver,
+                        fields: build_driver(d, port).fields().to_vec(),
+                    })
+                })
+                .collect();
+            tasks.spawn(crate::mqtt::run(mqtt.clone(), devices, router.clone(), rx));
         }
         Gateway { bus, router, tasks }
     }

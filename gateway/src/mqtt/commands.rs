@@ -1,0 +1,204 @@
+//! `<prefix>/<device>/set/<setting>`: checked in order (rate limit, payload, writes enabled,
+//! allow-list, the same validation as `sungate set`) before anything reaches the device, then
+//! executed through the device's port task. Every command is answered on
+//! `<prefix>/<device>/result` with `{"setting", "value", "ok", "reason"}`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rumqttc::{AsyncClient, Publish};
+use serde_json::json;
+use sungate_drivers::driver::Command;
+use sungate_drivers::pi30::commands::parse_setter;
+use sungate_drivers::vedirect::registers;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::config::{DriverKind, MqttConfig};
+use crate::runtime::Router;
+
+use super::qos;
+
+/// Longest accepted value: every real setting value is a short word or number.
+const MAX_VALUE_LEN: usize = 64;
+
+/// Validate a setting exactly like `sungate set` does, before anything is sent.
+pub fn validate(driver: DriverKind, name: &str, value: &str) -> Result<(), String> {
+    match driver {
+        DriverKind::Pi30 => parse_setter(name, value)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        DriverKind::Vedirect => {
+            let reg = registers::all()
+                .iter()
+                .find(|r| r.name == name)
+                .ok_or_else(|| format!("unknown VE.Direct register {name:?}"))?;
+            let number: f64 = value
+                .parse()
+                .map_err(|_| format!("{value:?} is not a number"))?;
+            reg.encode(number).map(|_| ()).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Token bucket: `burst` commands at once, then one per `interval`.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self, cfg: &MqttConfig, now: Instant) -> bool {
+        let refill =
+            now.duration_since(self.last).as_secs_f64() / cfg.command_interval.as_secs_f64();
+        self.tokens = (self.tokens + refill).min(f64::from(cfg.command_burst));
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// `<prefix>/<device>/set/<setting>` -> (device, setting).
+fn parse_topic<'a>(prefix: &str, topic: &'a str) -> Option<(&'a str, &'a str)> {
+    let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
+    let mut parts = rest.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(device), Some("set"), Some(setting), None)
+            if !device.is_empty() && !setting.is_empty() =>
+        {
+            Some((device, setting))
+        }
+        _ => None,
+    }
+}
+
+pub async fn run(
+    cfg: Arc<MqttConfig>,
+    devices: HashMap<String, DriverKind>,
+    router: Arc<Router>,
+    client: AsyncClient,
+    mut rx: mpsc::Receiver<Publish>,
+) {
+    // One bucket per configured device only, so a flood of made-up names cannot grow this.
+    let mut buckets: HashMap<String, Bucket> = HashMap::new();
+    while let Some(p) = rx.recv().await {
+        let Some((device, setting)) = parse_topic(&cfg.prefix, &p.topic) else {
+            tracing::debug!(topic = %p.topic, "MQTT message on an unexpected topic ignored");
+            continue;
+        };
+        let Some(&driver) = devices.get(device) else {
+            // No result topic to answer on: an unknown device is not ours.
+            tracing::warn!(%device, %setting, "MQTT command for an unknown device ignored");
+            continue;
+        };
+        let value = std::str::from_utf8(&p.payload).map(str::trim);
+        let shown = value
+            .unwrap_or("")
+            .chars()
+            .take(MAX_VALUE_LEN)
+            .collect::<String>();
+        let now = Instant::now();
+        let bucket = buckets.entry(device.to_owned()).or_insert(Bucket {
+            tokens: f64::from(cfg.command_burst),
+            last: now,
+        });
+        let verdict = if !bucket.take(&cfg, now) {
+            Err(format!(
+                "rate limited: at most {} commands at once, then one every {:?}",
+                cfg.command_burst, cfg.command_interval
+            ))
+        } else {
+            check(&cfg, driver, device, setting, value)
+        };
+        let result = match verdict {
+            Err(reason) => Err(reason),
+            Ok(value) => {
+                let command = Command::Set {
+                    name: setting.to_owned(),
+                    value: value.to_owned(),
+                };
+                tracing::info!(%device, %setting, %value, "MQTT command");
+                router
+                    .execute(device, command)
+                    .await
+                    .map(|o| o.detail)
+                    .map_err(|e| e.to_string())
+            }
+        };
+        let answer = match &result {
+            Ok(detail) => {
+                tracing::info!(%device, %setting, value = %shown, %detail, "MQTT command done");
+                json!({"setting": setting, "value": shown, "ok": true, "reason": null, "detail": detail})
+            }
+            Err(reason) => {
+                tracing::warn!(%device, %setting, value = %shown, %reason, "MQTT command refused");
+                json!({"setting": setting, "value": shown, "ok": false, "reason": reason})
+            }
+        };
+        let topic = format!("{}/{device}/result", cfg.prefix);
+        let payload = serde_json::to_vec(&answer).unwrap_or_default();
+        if let Err(e) = client.try_publish(topic.as_str(), qos(cfg.qos), false, payload) {
+            tracing::warn!(%topic, error = %e, "MQTT result dropped");
+        }
+    }
+}
+
+/// Everything that is checked before a command may reach the device.
+fn check<'v>(
+    cfg: &MqttConfig,
+    driver: DriverKind,
+    device: &str,
+    setting: &str,
+    value: Result<&'v str, std::str::Utf8Error>,
+) -> Result<&'v str, String> {
+    let value = match value {
+        Ok("") => return Err("malformed payload: empty value".into()),
+        Ok(v) if v.len() > MAX_VALUE_LEN || v.chars().any(char::is_control) => {
+            return Err("malformed payload: not a plain value".into());
+        }
+        Ok(v) => v,
+        Err(_) => return Err("malformed payload: not UTF-8".into()),
+    };
+    if !cfg.writes {
+        return Err("writes are disabled ([mqtt] writes = false)".into());
+    }
+    let allowed = cfg
+        .allow
+        .get(device)
+        .is_some_and(|list| list.iter().any(|s| s == setting));
+    if !allowed {
+        return Err(format!(
+            "setting {setting:?} is not in the allow-list of {device:?} ([mqtt.allow])"
+        ));
+    }
+    validate(driver, setting, value).map_err(|e| format!("refused before sending: {e}"))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics() {
+        assert_eq!(
+            parse_topic("sungate", "sungate/inverter/set/output_source_priority"),
+            Some(("inverter", "output_source_priority"))
+        );
+        assert_eq!(parse_topic("sungate", "sungate/inverter/set/a/b"), None);
+        assert_eq!(parse_topic("sungate", "sungatex/inverter/set/a"), None);
+        assert_eq!(parse_topic("sungate", "sungate//set/a"), None);
+    }
+
+    #[test]
+    fn validation_is_the_cli_one() {
+        assert!(validate(DriverKind::Pi30, "output_source_priority", "solar_first").is_ok());
+        assert!(validate(DriverKind::Pi30, "output_source_priority", "moon_first").is_err());
+        assert!(validate(DriverKind::Pi30, "volume", "3").is_err());
+    }
+}

@@ -1,0 +1,395 @@
+//! MQTT output: state snapshots, availability, Home Assistant discovery and command topics.
+//!
+//! Three tasks, so that nothing here can slow the device polling down:
+//! - the **publisher** follows the bus (a broadcast: if it lags it skips events, the port tasks
+//!   never wait for it) and keeps the latest state, availability and identity of every configured
+//!   device. While the broker is away it only updates that memory (one entry per device, so it is
+//!   bounded) and publishes it all again on reconnect.
+//! - the **event loop** polls rumqttc; polling again after an error is how rumqttc reconnects.
+//! - the **command** task validates and executes `<prefix>/<device>/set/<setting>` through the
+//!   [`Router`], i.e. in the device's port task, never in parallel with a poll.
+
+pub mod commands;
+pub mod discovery;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, LastWill, MqttOptions, Packet, QoS,
+};
+use serde_json::{Map, Value as Json};
+use sungate_drivers::Reading;
+use sungate_drivers::driver::{DeviceInfo, FieldSpec};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinSet;
+
+use crate::bus::Event;
+use crate::config::{DriverKind, MqttConfig};
+use crate::runtime::Router;
+
+/// What the MQTT tasks need to know about a configured device.
+#[derive(Debug, Clone)]
+pub struct MqttDevice {
+    pub name: String,
+    pub driver: DriverKind,
+    /// The driver's field metadata, for discovery.
+    pub fields: Vec<FieldSpec>,
+}
+
+/// From the event loop to the publisher.
+#[derive(Debug)]
+enum Link {
+    Connected,
+    Disconnected,
+    /// Home Assistant's birth/will message on `<discovery_prefix>/status`.
+    HaStatus(String),
+}
+
+pub fn qos(level: u8) -> QoS {
+    match level {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
+}
+
+pub fn gateway_availability_topic(cfg: &MqttConfig) -> String {
+    format!("{}/gateway/availability", cfg.prefix)
+}
+
+fn options(cfg: &MqttConfig) -> MqttOptions {
+    let mut o = MqttOptions::new(cfg.client_id.clone(), cfg.host.clone(), cfg.port);
+    o.set_keep_alive(cfg.keep_alive);
+    // A fresh session on every connect: subscriptions are made again on each ConnAck, and
+    // nothing stale is replayed from a previous session.
+    o.set_clean_session(true);
+    // Discovery configs with a device block are well below this; commands are tiny.
+    o.set_max_packet_size(64 * 1024, 64 * 1024);
+    if let (Some(user), Some(pass)) = (&cfg.username, &cfg.password) {
+        o.set_credentials(user.clone(), pass.clone());
+    } else if let Some(user) = &cfg.username {
+        o.set_credentials(user.clone(), "");
+    }
+    o.set_last_will(LastWill::new(
+        gateway_availability_topic(cfg),
+        "offline",
+        qos(cfg.qos),
+        true,
+    ));
+    o
+}
+
+/// Run the MQTT output until the gateway stops (the task is aborted with the gateway's tasks;
+/// the broker then publishes the last will).
+pub async fn run(
+    cfg: MqttConfig,
+    devices: Vec<MqttDevice>,
+    router: Arc<Router>,
+    bus: broadcast::Receiver<Event>,
+) {
+    let cfg = Arc::new(cfg);
+    // Room for a full discovery round of every device plus states; publishing never waits for
+    // room (try_publish) so a stuck broker connection cannot block the publisher.
+    let (client, eventloop) = AsyncClient::new(options(&cfg), 4096);
+    let (link_tx, link_rx) = mpsc::channel(64);
+    let (cmd_tx, cmd_rx) = mpsc::channel(32);
+    // Dropped (and so aborted) with this task.
+    let mut tasks = JoinSet::new();
+    tasks.spawn(event_loop(cfg.clone(), eventloop, link_tx, cmd_tx));
+    tasks.spawn(commands::run(
+        cfg.clone(),
+        devices.iter().map(|d| (d.name.clone(), d.driver)).collect(),
+        router,
+        client.clone(),
+        cmd_rx,
+    ));
+    let mut publisher = Publisher::new(cfg, client, devices);
+    publisher.run(bus, link_rx).await;
+}
+
+async fn event_loop(
+    cfg: Arc<MqttConfig>,
+    mut eventloop: rumqttc::EventLoop,
+    link: mpsc::Sender<Link>,
+    commands: mpsc::Sender<rumqttc::Publish>,
+) {
+    let status_topic = format!("{}/status", cfg.discovery_prefix);
+    let mut backoff = Duration::from_millis(500);
+    let mut connected = false;
+    loop {
+        match eventloop.poll().await {
+            Ok(rumqttc::Event::Incoming(Packet::ConnAck(ack))) => {
+                tracing::info!(host = %cfg.host, port = cfg.port, session = ack.session_present, "MQTT connected");
+                connected = true;
+                backoff = Duration::from_millis(500);
+                let _ = link.send(Link::Connected).await;
+            }
+            Ok(rumqttc::Event::Incoming(Packet::Publish(p))) => {
+                if p.topic == status_topic {
+                    let status = String::from_utf8_lossy(&p.payload).trim().to_owned();
+                    let _ = link.send(Link::HaStatus(status)).await;
+                } else if commands.try_send(p).is_err() {
+                    // A flood: the command task is behind. Dropping is the rate limit of last
+                    // resort; the per-device limit answers the ones that get through.
+                    tracing::warn!("MQTT command queue full: command dropped");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if connected {
+                    connected = false;
+                    let _ = link.send(Link::Disconnected).await;
+                }
+                match &e {
+                    ConnectionError::ConnectionRefused(
+                        code @ (ConnectReturnCode::BadUserNamePassword
+                        | ConnectReturnCode::NotAuthorized),
+                    ) => tracing::error!(
+                        host = %cfg.host,
+                        user = cfg.username.as_deref().unwrap_or(""),
+                        ?code,
+                        "MQTT broker refused the user name or password; check [mqtt] username/password"
+                    ),
+                    _ => tracing::warn!(
+                        host = %cfg.host,
+                        port = cfg.port,
+                        error = %e,
+                        retry_in = ?backoff,
+                        "MQTT connection failed"
+                    ),
+                }
+                // Polling again is what reconnects; the pause keeps a dead broker from spinning.
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct DeviceState {
+    fields: Vec<FieldSpec>,
+    info: Option<DeviceInfo>,
+    online: Option<bool>,
+    latest: Option<(SystemTime, Arc<Reading>)>,
+    /// Fields whose discovery config went out since the last (re)connect.
+    announced: HashSet<String>,
+}
+
+struct Publisher {
+    cfg: Arc<MqttConfig>,
+    client: AsyncClient,
+    devices: HashMap<String, DeviceState>,
+    connected: bool,
+}
+
+impl Publisher {
+    fn new(cfg: Arc<MqttConfig>, client: AsyncClient, devices: Vec<MqttDevice>) -> Self {
+        let devices = devices
+            .into_iter()
+            .map(|d| {
+                (
+                    d.name,
+                    DeviceState {
+                        fields: d.fields,
+                        ..DeviceState::default()
+                    },
+                )
+            })
+            .collect();
+        Publisher {
+            cfg,
+            client,
+            devices,
+            connected: false,
+        }
+    }
+
+    async fn run(&mut self, mut bus: broadcast::Receiver<Event>, mut link: mpsc::Receiver<Link>) {
+        loop {
+            tokio::select! {
+                event = bus.recv() => match event {
+                    Ok(event) => self.on_event(event),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        // Only the latest state matters; the next snapshot replaces what was lost.
+                        tracing::debug!(skipped = n, "MQTT publisher lagged behind the bus");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                Some(l) = link.recv() => self.on_link(l),
+            }
+        }
+    }
+
+    fn publish(&self, topic: String, retain: bool, payload: Vec<u8>) {
+        if let Err(e) = self
+            .client
+            .try_publish(topic.as_str(), qos(self.cfg.qos), retain, payload)
+        {
+            tracing::warn!(%topic, error = %e, "MQTT publish dropped");
+        }
+    }
+
+    fn on_link(&mut self, l: Link) {
+        match l {
+            Link::Connected => {
+                self.connected = true;
+                let q = qos(self.cfg.qos);
+                for topic in [
+                    format!("{}/+/set/+", self.cfg.prefix),
+                    format!("{}/status", self.cfg.discovery_prefix),
+                ] {
+                    if let Err(e) = self.client.try_subscribe(topic.as_str(), q) {
+                        tracing::warn!(%topic, error = %e, "MQTT subscribe failed");
+                    }
+                }
+                self.publish(
+                    gateway_availability_topic(&self.cfg),
+                    true,
+                    b"online".to_vec(),
+                );
+                let names: Vec<String> = self.devices.keys().cloned().collect();
+                for name in names {
+                    self.publish_availability(&name);
+                    self.announce(&name, true);
+                    self.publish_state(&name);
+                }
+            }
+            Link::Disconnected => {
+                self.connected = false;
+                tracing::debug!("MQTT disconnected: keeping the latest state per device");
+            }
+            Link::HaStatus(status) => {
+                if status == "online" {
+                    tracing::info!("Home Assistant came online: publishing discovery again");
+                    let names: Vec<String> = self.devices.keys().cloned().collect();
+                    for name in names {
+                        self.announce(&name, true);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        let Some(state) = self.devices.get_mut(event.device()) else {
+            return;
+        };
+        let name = event.device().to_owned();
+        match event {
+            Event::Snapshot { at, reading, .. } => {
+                state.latest = Some((at, reading));
+                self.announce(&name, false);
+                self.publish_state(&name);
+            }
+            Event::Availability { online, reason, .. } => {
+                if state.online != Some(online) {
+                    tracing::debug!(device = %name, online, reason = reason.as_deref().unwrap_or(""), "availability");
+                }
+                state.online = Some(online);
+                self.publish_availability(&name);
+            }
+            Event::Identified { info, .. } => {
+                let changed = state.info.as_ref() != Some(&info);
+                state.info = Some(info);
+                if changed {
+                    // The device block (serial, firmware) changed: every config goes out again.
+                    self.announce(&name, true);
+                }
+            }
+        }
+    }
+
+    fn publish_availability(&self, name: &str) {
+        let Some(online) = self.devices.get(name).and_then(|s| s.online) else {
+            return;
+        };
+        if self.connected {
+            let payload = if online { "online" } else { "offline" };
+            self.publish(
+                format!("{}/{name}/availability", self.cfg.prefix),
+                true,
+                payload.as_bytes().to_vec(),
+            );
+        }
+    }
+
+    fn publish_state(&self, name: &str) {
+        if !self.connected {
+            return;
+        }
+        let Some(state) = self.devices.get(name) else {
+            return;
+        };
+        let Some((at, reading)) = &state.latest else {
+            return;
+        };
+        self.publish(
+            format!("{}/{name}/state", self.cfg.prefix),
+            self.cfg.retain,
+            state_payload(reading, *at),
+        );
+    }
+
+    /// Send discovery configs for the fields of the latest snapshot not announced yet (`all`:
+    /// every field again).
+    fn announce(&mut self, name: &str, all: bool) {
+        if !self.cfg.discovery || !self.connected {
+            if all {
+                if let Some(s) = self.devices.get_mut(name) {
+                    s.announced.clear();
+                }
+            }
+            return;
+        }
+        let Some(state) = self.devices.get_mut(name) else {
+            return;
+        };
+        if all {
+            state.announced.clear();
+        }
+        let Some((_, reading)) = &state.latest else {
+            return;
+        };
+        let mut out = Vec::new();
+        for field in reading.iter() {
+            if state.announced.contains(field.name.as_ref()) {
+                continue;
+            }
+            let spec = state.fields.iter().find(|s| s.name == field.name);
+            out.push(discovery::config_for(
+                &self.cfg,
+                name,
+                state.info.as_ref(),
+                field,
+                spec,
+            ));
+            state.announced.insert(field.name.to_string());
+        }
+        for (topic, payload) in out {
+            self.publish(topic, true, payload);
+        }
+    }
+}
+
+/// Unix seconds with milliseconds.
+fn unix_seconds(at: SystemTime) -> f64 {
+    at.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64 / 1000.0)
+        .unwrap_or(0.0)
+}
+
+/// `{"field": value, ..., "timestamp": unix seconds}`: numbers as numbers.
+pub fn state_payload(reading: &Reading, at: SystemTime) -> Vec<u8> {
+    let mut m = Map::new();
+    for f in reading.iter() {
+        m.insert(
+            f.name.to_string(),
+            serde_json::to_value(&f.value).unwrap_or(Json::Null),
+        );
+    }
+    m.insert("timestamp".into(), Json::from(unix_seconds(at)));
+    serde_json::to_vec(&Json::Object(m)).unwrap_or_default()
+}
