@@ -871,15 +871,7 @@ fn parse_mqtt(
                 ));
             };
             for s in settings {
-                let known = match d.driver {
-                    DriverKind::Pi30 => {
-                        sungate_drivers::pi30::commands::setter_names().contains(&s.as_str())
-                    }
-                    DriverKind::Vedirect => sungate_drivers::vedirect::registers::all()
-                        .iter()
-                        .any(|r| r.name == s),
-                };
-                if !known {
+                if !crate::setting::is_known(d.driver, s) {
                     return Err(at(
                         a.span(),
                         format!("mqtt allow: {device:?} has no setting {s:?}"),

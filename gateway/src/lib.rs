@@ -13,3 +13,4 @@ pub mod port;
 pub mod portspec;
 pub mod runtime;
 pub mod scan;
+pub mod setting;

@@ -277,9 +277,7 @@ impl Driver for VeDirectDriver {
                 });
             }
         };
-        let register = registers::all()
-            .iter()
-            .find(|r| r.name == name.as_str())
+        let register = registers::find(name)
             .ok_or_else(|| DriverError::Invalid(format!("unknown register {name:?}")))?;
         let number: f64 = value
             .trim()

@@ -572,6 +572,16 @@ pub fn all() -> &'static [Register] {
     REGISTERS
 }
 
+/// A register by its table name (`battery_temperature`) or its id (`0xEDEC`), as users write it.
+pub fn find(name_or_id: &str) -> Option<&'static Register> {
+    let by_id = name_or_id
+        .strip_prefix("0x")
+        .or_else(|| name_or_id.strip_prefix("0X"))
+        .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+        .and_then(lookup);
+    by_id.or_else(|| REGISTERS.iter().find(|r| r.name == name_or_id))
+}
+
 /// 0x200F network status: low nibble = role, high bits = which remote data the unit uses. Read it
 /// after writing 0x2002/0x2003 to confirm the MPPT really uses the remote values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

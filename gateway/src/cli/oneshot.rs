@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value as Json, json};
+use sungate::config::DriverKind;
 use sungate::decode::{JsonStyle, reading_json};
 use sungate::portspec;
 use sungate_drivers::Reading;
 use sungate_drivers::driver::{Command, Driver};
-use sungate_drivers::pi30::commands::{Query, parse_setter};
+use sungate_drivers::pi30::commands::Query;
 use sungate_drivers::pi30::driver::{Pi30Driver, Pi30Options};
 use sungate_drivers::vedirect::driver::{VeDirectDriver, VeDirectOptions};
 use sungate_drivers::vedirect::registers;
@@ -64,14 +65,16 @@ fn print(results: Vec<(String, Reading)>, format: Format) {
 
 /// A VE.Direct register by name (`battery_temperature`) or id (`0xEDEC`).
 fn register(name: &str) -> Result<&'static registers::Register> {
-    let by_id = name
-        .strip_prefix("0x")
-        .or_else(|| name.strip_prefix("0X"))
-        .and_then(|hex| u16::from_str_radix(hex, 16).ok())
-        .and_then(registers::lookup);
-    by_id
-        .or_else(|| registers::all().iter().find(|r| r.name == name))
-        .ok_or_else(|| anyhow!("unknown VE.Direct register {name:?} (a name from the register table or an id like 0xEDEC)"))
+    registers::find(name).ok_or_else(|| {
+        anyhow!("unknown VE.Direct register {name:?} (a name from the register table or an id like 0xEDEC)")
+    })
+}
+
+fn driver_kind(protocol: Protocol) -> DriverKind {
+    match protocol {
+        Protocol::Pi30 => DriverKind::Pi30,
+        Protocol::Vedirect => DriverKind::Vedirect,
+    }
 }
 
 pub async fn query(
@@ -161,20 +164,9 @@ pub async fn set(
     value: &str,
     timeout: Duration,
 ) -> Result<()> {
-    // Validate before anything could be written.
-    match protocol {
-        Protocol::Pi30 => {
-            parse_setter(name, value).map_err(|e| anyhow!("refused before sending: {e}"))?;
-        }
-        Protocol::Vedirect => {
-            let reg = register(name)?;
-            let number: f64 = value
-                .parse()
-                .map_err(|_| anyhow!("refused before sending: {value:?} is not a number"))?;
-            reg.encode(number)
-                .map_err(|e| anyhow!("refused before sending: {e}"))?;
-        }
-    }
+    // Validate before anything could be written: the same check as MQTT commands.
+    sungate::setting::validate(driver_kind(protocol), name, value)
+        .map_err(|e| anyhow!("refused before sending: {e}"))?;
     let mut link = portspec::open(port, baud.unwrap_or(default_baud(protocol)), timeout)
         .await
         .map_err(|e| anyhow!(e))?;

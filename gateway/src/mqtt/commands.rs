@@ -9,8 +9,6 @@ use std::sync::Arc;
 use rumqttc::{AsyncClient, Publish};
 use serde_json::json;
 use sungate_drivers::driver::Command;
-use sungate_drivers::pi30::commands::parse_setter;
-use sungate_drivers::vedirect::registers;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -23,23 +21,7 @@ use super::qos;
 const MAX_VALUE_LEN: usize = 64;
 
 /// Validate a setting exactly like `sungate set` does, before anything is sent.
-pub fn validate(driver: DriverKind, name: &str, value: &str) -> Result<(), String> {
-    match driver {
-        DriverKind::Pi30 => parse_setter(name, value)
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        DriverKind::Vedirect => {
-            let reg = registers::all()
-                .iter()
-                .find(|r| r.name == name)
-                .ok_or_else(|| format!("unknown VE.Direct register {name:?}"))?;
-            let number: f64 = value
-                .parse()
-                .map_err(|_| format!("{value:?} is not a number"))?;
-            reg.encode(number).map(|_| ()).map_err(|e| e.to_string())
-        }
-    }
-}
+pub use crate::setting::validate;
 
 /// Token bucket: `burst` commands at once, then one per `interval`.
 #[derive(Debug)]

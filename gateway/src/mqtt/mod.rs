@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, LastWill, MqttOptions, Packet, QoS,
 };
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 use sungate_drivers::Reading;
 use sungate_drivers::driver::{DeviceInfo, FieldSpec};
 use tokio::sync::{broadcast, mpsc};
@@ -383,13 +383,9 @@ fn unix_seconds(at: SystemTime) -> f64 {
 
 /// `{"field": value, ..., "timestamp": unix seconds}`: numbers as numbers.
 pub fn state_payload(reading: &Reading, at: SystemTime) -> Vec<u8> {
-    let mut m = Map::new();
-    for f in reading.iter() {
-        m.insert(
-            f.name.to_string(),
-            serde_json::to_value(&f.value).unwrap_or(Json::Null),
-        );
+    let mut json = crate::decode::reading_json(reading, crate::decode::JsonStyle::Plain);
+    if let Json::Object(m) = &mut json {
+        m.insert("timestamp".into(), Json::from(unix_seconds(at)));
     }
-    m.insert("timestamp".into(), Json::from(unix_seconds(at)));
-    serde_json::to_vec(&Json::Object(m)).unwrap_or_default()
+    serde_json::to_vec(&json).unwrap_or_default()
 }
