@@ -449,6 +449,7 @@ impl Bridge {
             device: self.config.name.clone(),
             at: SystemTime::now(),
             reading: Arc::new(r),
+            sections: None,
         });
     }
 }

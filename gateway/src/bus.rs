@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use sungate_drivers::Reading;
-use sungate_drivers::driver::DeviceInfo;
+use sungate_drivers::driver::{DeviceInfo, Snapshot};
 use tokio::sync::broadcast;
 
 #[derive(Debug, Clone)]
@@ -15,6 +15,9 @@ pub enum Event {
         device: String,
         at: SystemTime,
         reading: Arc<Reading>,
+        /// The per-query sections `reading` was flattened from, for sinks that need them apart
+        /// (MQTT's parallel units and compatibility topics). None for a single-section source.
+        sections: Option<Arc<Snapshot>>,
     },
     /// The device became reachable or unreachable.
     Availability {

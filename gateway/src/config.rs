@@ -40,7 +40,10 @@
 //! retain = false                       # retain state messages
 //! username = "sungate"
 //! password = "secret"
-//! # tls_ca_file / client_cert / client_key: reserved, refused until TLS is wired
+//! tls_ca_file = "/etc/sungate/ca.pem"  # TLS (port default 8883); the broker's CA
+//! client_cert = "/etc/sungate/client.pem"  # optional client certificate
+//! client_key = "/etc/sungate/client.key"
+//! compat_axpert = "inverter"           # also publish power/axpert and power/axpert<serial>
 //! writes = false                       # accept <prefix>/<device>/set/<setting>
 //! [mqtt.allow]                         # settings each device accepts over MQTT
 //! inverter = ["output_source_priority", "charger_source_priority"]
@@ -675,8 +678,7 @@ struct RawMqtt {
     #[serde(default)]
     command_interval: Option<Spanned<f64>>,
     #[serde(default)]
-    /// Reserved: the seeds' power/axpert topics. Refused until implemented.
-    compat_axpert: Option<Spanned<bool>>,
+    compat_axpert: Option<Spanned<String>>,
 }
 
 /// A checked `[mqtt]` section.
@@ -696,6 +698,10 @@ pub struct MqttConfig {
     pub keep_alive: Duration,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// TLS to the broker (absent: plain TCP).
+    pub tls: Option<crate::mqtt::tls::TlsFiles>,
+    /// The pi30 device whose data also goes to the seeds' `power/axpert` topics.
+    pub compat_axpert: Option<String>,
     /// Accept commands at all. Off unless the config says so.
     pub writes: bool,
     /// device -> settings accepted over MQTT.
@@ -812,8 +818,8 @@ fn parse_mqtt(
                 }
             })
     };
-    match (&m.tls_ca_file, &m.client_cert, &m.client_key) {
-        (None, None, None) => {}
+    let tls = match (&m.tls_ca_file, &m.client_cert, &m.client_key) {
+        (None, None, None) => None,
         (None, Some(c), _) | (None, None, Some(c)) => {
             return Err(at(
                 c.span(),
@@ -821,44 +827,79 @@ fn parse_mqtt(
             ));
         }
         (Some(ca), cert, key) => {
-            // Checked so that the message names the right file, then refused: TLS is not wired
-            // yet, and refusing beats silently connecting in plain text or not at all.
-            readable(ca, "tls_ca_file")?;
-            match (cert, key) {
-                (None, None) => {}
-                (Some(c), Some(k)) => {
-                    readable(c, "client_cert")?;
-                    readable(k, "client_key")?;
-                }
+            let ca_file = readable(ca, "tls_ca_file")?;
+            let client = match (cert, key) {
+                (None, None) => None,
+                (Some(c), Some(k)) => Some((
+                    readable(c, "client_cert")?.into(),
+                    readable(k, "client_key")?.into(),
+                )),
                 (Some(one), None) | (None, Some(one)) => {
                     return Err(at(
                         one.span(),
                         "mqtt client_cert and client_key go together".into(),
                     ));
                 }
-            }
-            return Err(at(
-                ca.span(),
-                "mqtt TLS is not supported by this version yet; use a plain connection to a broker \
-                 on a trusted network (or a local mosquitto bridging to the remote one over TLS)"
-                    .into(),
-            ));
+            };
+            let files = crate::mqtt::tls::TlsFiles {
+                ca_file: ca_file.into(),
+                client,
+            };
+            // Loaded now so that a bad PEM file is reported here, with its line.
+            crate::mqtt::tls::client_config(&files)
+                .map_err(|e| at(ca.span(), format!("mqtt TLS: {e}")))?;
+            Some(files)
         }
     };
-    if let Some(c) = &m.compat_axpert {
-        if *c.get_ref() {
-            return Err(at(
-                c.span(),
-                "mqtt compat_axpert (the power/axpert topics) is not supported by this version yet"
-                    .into(),
-            ));
-        }
-    }
+    let compat_axpert = match &m.compat_axpert {
+        None => None,
+        Some(c) => match devices.iter().find(|d| &d.name == c.get_ref()) {
+            Some(d) if d.driver == DriverKind::Pi30 => {
+                // power/axpert is QPGS0's parallel data, power/axpert<serial> QPIGS.
+                for (q, why) in [
+                    (Query::Qpgs(0), "power/axpert"),
+                    (Query::Qpigs, "power/axpert<serial>"),
+                ] {
+                    if !d.queries.contains(&q) {
+                        return Err(at(
+                            c.span(),
+                            format!(
+                                "mqtt compat_axpert: {why} needs \"{}\" in the queries of {:?}",
+                                q.command(),
+                                d.name
+                            ),
+                        ));
+                    }
+                }
+                Some(d.name.clone())
+            }
+            Some(_) => {
+                return Err(at(
+                    c.span(),
+                    format!(
+                        "mqtt compat_axpert: {:?} is not a pi30 inverter",
+                        c.get_ref()
+                    ),
+                ));
+            }
+            None => {
+                return Err(at(
+                    c.span(),
+                    format!(
+                        "mqtt compat_axpert: {:?} is not a configured device",
+                        c.get_ref()
+                    ),
+                ));
+            }
+        },
+    };
     let port = match &m.port {
         Some(p) if *p.get_ref() == 0 => {
             return Err(at(p.span(), "mqtt port 0 is not a port".into()));
         }
         Some(p) => *p.get_ref(),
+        // 8883 is the registered port of MQTT over TLS.
+        None if tls.is_some() => 8883,
         None => 1883,
     };
     let mut allow = HashMap::new();
@@ -914,6 +955,8 @@ fn parse_mqtt(
         keep_alive,
         username,
         password,
+        tls,
+        compat_axpert,
         writes: m.writes.unwrap_or(false),
         allow,
         command_burst,
@@ -948,15 +991,12 @@ mod mqtt_config_tests {
             ("password = \"x\"\n", 12, "without a username"),
             ("tls_ca_file = \"/nonexistent/ca.pem\"\n", 12, "tls_ca_file"),
             ("client_cert = \"/etc/hostname\"\n", 12, "need tls_ca_file"),
+            ("tls_ca_file = \"/etc/hostname\"\n", 12, "no CERTIFICATE"),
+            ("compat_axpert = \"nope\"\n", 12, "not a configured device"),
             (
-                "tls_ca_file = \"/etc/hostname\"\n",
+                "compat_axpert = \"inverter\"\n",
                 12,
-                "TLS is not supported",
-            ),
-            (
-                "compat_axpert = true\n",
-                12,
-                "not supported by this version",
+                "needs \"QPGS0\" in the queries",
             ),
             ("hots = \"x\"\n", 12, "hots"),
             ("[mqtt.allow]\ninverter = [\"volume\"]\n", 12, "no setting"),

@@ -316,6 +316,7 @@ impl PortTask {
                     device: self.devices[i].name.clone(),
                     at: SystemTime::now(),
                     reading: Arc::new(snapshot.flatten()),
+                    sections: Some(Arc::new(snapshot)),
                 });
             }
             Some(Err(err)) => self.account(i, Some(&err), true),

@@ -32,6 +32,7 @@ pub fn compact_line(event: &Event) -> String {
             device,
             at,
             reading,
+            ..
         } => {
             let mut line = format!("{} {device}", clock(*at));
             // States first (a mode, the bridge's source state), then the numbers.

@@ -76,18 +76,86 @@ pub fn identifier(cfg: &MqttConfig, device: &str, info: Option<&DeviceInfo>) -> 
     }
 }
 
+/// The HA device a group of fields belongs to: a gateway device, or one unit of a parallel
+/// inverter stack (its own serial, so its own HA device, linked to the gateway device).
+#[derive(Debug, Clone)]
+pub struct HaDevice {
+    /// The gateway device (for its availability topic).
+    pub device: String,
+    /// Object-id part: the device name, or `<device>_unit<n>`.
+    pub key: String,
+    pub state_topic: String,
+    pub name: String,
+    pub identifier: String,
+    /// Prefix of the entities' unique ids: stable across renames where a serial is known.
+    pub unique_base: String,
+    pub info: Option<DeviceInfo>,
+    /// The identifier of the gateway device a unit belongs to.
+    pub via: Option<String>,
+}
+
+impl HaDevice {
+    /// A gateway device.
+    pub fn main(cfg: &MqttConfig, device: &str, info: Option<&DeviceInfo>) -> Self {
+        HaDevice {
+            device: device.to_owned(),
+            key: device.to_owned(),
+            state_topic: format!("{}/{device}/state", cfg.prefix),
+            name: device.to_owned(),
+            identifier: identifier(cfg, device, info),
+            unique_base: identifier(cfg, device, info),
+            info: info.cloned(),
+            via: None,
+        }
+    }
+
+    /// Unit `n` of a parallel stack polled through `device` (QPGSn), with the serial it reported.
+    pub fn unit(
+        cfg: &MqttConfig,
+        device: &str,
+        info: Option<&DeviceInfo>,
+        n: u8,
+        serial: Option<&str>,
+    ) -> Self {
+        let main = identifier(cfg, device, info);
+        let identifier = match serial.filter(|s| !s.is_empty()) {
+            Some(serial) => format!("sungate_{}", id_part(serial)),
+            None => format!("{main}_unit{n}"),
+        };
+        HaDevice {
+            device: device.to_owned(),
+            key: format!("{device}_unit{n}"),
+            state_topic: format!("{}/{device}/unit{n}/state", cfg.prefix),
+            name: format!("{device} unit {n}"),
+            // Same family and firmware as the unit we talk to; its own serial.
+            info: info.map(|i| DeviceInfo {
+                serial: serial.map(str::to_owned),
+                ..i.clone()
+            }),
+            // The unit may be the very inverter we talk to (same serial): its entities still
+            // need ids of their own.
+            unique_base: format!("{identifier}_unit{n}"),
+            via: (identifier != main).then_some(main),
+            identifier,
+        }
+    }
+}
+
 /// One discovery message: (topic, retained payload).
 pub fn config_for(
     cfg: &MqttConfig,
-    device: &str,
-    info: Option<&DeviceInfo>,
+    target: &HaDevice,
     field: &Field,
     spec: Option<&FieldSpec>,
 ) -> (String, Vec<u8>) {
     let binary = matches!(field.value, Value::Bool(_));
     let component = if binary { "binary_sensor" } else { "sensor" };
-    let ident = identifier(cfg, device, info);
-    let node = format!("sungate_{}_{}", id_part(&cfg.gateway_name), id_part(device));
+    let ident = &target.identifier;
+    let node = format!(
+        "sungate_{}_{}",
+        id_part(&cfg.gateway_name),
+        id_part(&target.key)
+    );
     let object = id_part(&field.name);
     let topic = format!(
         "{}/{component}/{node}/{object}/config",
@@ -96,15 +164,15 @@ pub fn config_for(
     let name = &field.name;
     let mut c = Map::new();
     c.insert("name".into(), json!(human(name)));
-    c.insert("unique_id".into(), json!(format!("{ident}_{object}")));
+    c.insert(
+        "unique_id".into(),
+        json!(format!("{}_{object}", target.unique_base)),
+    );
     c.insert(
         "object_id".into(),
-        json!(format!("{}_{object}", id_part(device))),
+        json!(format!("{}_{object}", id_part(&target.key))),
     );
-    c.insert(
-        "state_topic".into(),
-        json!(format!("{}/{device}/state", cfg.prefix)),
-    );
+    c.insert("state_topic".into(), json!(target.state_topic));
     let template = if binary {
         format!("{{{{ 'ON' if value_json['{name}'] else 'OFF' }}}}")
     } else {
@@ -128,14 +196,14 @@ pub fn config_for(
         "availability".into(),
         json!([
             {"topic": format!("{}/gateway/availability", cfg.prefix)},
-            {"topic": format!("{}/{device}/availability", cfg.prefix)},
+            {"topic": format!("{}/{}/availability", cfg.prefix, target.device)},
         ]),
     );
     c.insert("availability_mode".into(), json!("all"));
     let mut d = Map::new();
     d.insert("identifiers".into(), json!([ident]));
-    d.insert("name".into(), json!(device));
-    if let Some(info) = info {
+    d.insert("name".into(), json!(target.name));
+    if let Some(info) = &target.info {
         let model = info.model.clone().unwrap_or_else(|| info.protocol.clone());
         d.insert("model".into(), json!(model));
         for (key, v) in [
@@ -147,6 +215,9 @@ pub fn config_for(
                 d.insert(key.into(), json!(v));
             }
         }
+    }
+    if let Some(via) = &target.via {
+        d.insert("via_device".into(), json!(via));
     }
     c.insert("device".into(), Json::Object(d));
     let payload = serde_json::to_vec(&Json::Object(c)).unwrap_or_default();

@@ -10,7 +10,9 @@
 //!   [`Router`], i.e. in the device's port task, never in parallel with a poll.
 
 pub mod commands;
+pub mod compat;
 pub mod discovery;
+pub mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -18,10 +20,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, LastWill, MqttOptions, Packet, QoS,
+    TlsConfiguration, Transport,
 };
 use serde_json::Value as Json;
 use sungate_drivers::Reading;
-use sungate_drivers::driver::{DeviceInfo, FieldSpec};
+use sungate_drivers::driver::{DeviceInfo, FieldSpec, Snapshot};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 
@@ -59,7 +62,7 @@ pub fn gateway_availability_topic(cfg: &MqttConfig) -> String {
     format!("{}/gateway/availability", cfg.prefix)
 }
 
-fn options(cfg: &MqttConfig) -> MqttOptions {
+fn options(cfg: &MqttConfig) -> Result<MqttOptions, tls::TlsError> {
     let mut o = MqttOptions::new(cfg.client_id.clone(), cfg.host.clone(), cfg.port);
     o.set_keep_alive(cfg.keep_alive);
     // A fresh session on every connect: subscriptions are made again on each ConnAck, and
@@ -72,13 +75,18 @@ fn options(cfg: &MqttConfig) -> MqttOptions {
     } else if let Some(user) = &cfg.username {
         o.set_credentials(user.clone(), "");
     }
+    if let Some(files) = &cfg.tls {
+        // Checked when the config was loaded; a file broken since then is reported by `run`.
+        let config = tls::client_config(files)?;
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
+    }
     o.set_last_will(LastWill::new(
         gateway_availability_topic(cfg),
         "offline",
         qos(cfg.qos),
         true,
     ));
-    o
+    Ok(o)
 }
 
 /// Run the MQTT output until the gateway stops (the task is aborted with the gateway's tasks;
@@ -92,7 +100,15 @@ pub async fn run(
     let cfg = Arc::new(cfg);
     // Room for a full discovery round of every device plus states; publishing never waits for
     // room (try_publish) so a stuck broker connection cannot block the publisher.
-    let (client, eventloop) = AsyncClient::new(options(&cfg), 4096);
+    let options = match options(&cfg) {
+        Ok(o) => o,
+        Err(e) => {
+            // Never a silent downgrade to plain TCP: no MQTT at all, said loudly; polling goes on.
+            tracing::error!(error = %e, "MQTT TLS setup failed: not connecting to the broker");
+            return;
+        }
+    };
+    let (client, eventloop) = AsyncClient::new(options, 4096);
     let (link_tx, link_rx) = mpsc::channel(64);
     let (cmd_tx, cmd_rx) = mpsc::channel(32);
     // Dropped (and so aborted) with this task.
@@ -168,14 +184,92 @@ async fn event_loop(
     }
 }
 
+/// One state topic of a device: the device itself, or unit `n` of its parallel stack.
+#[derive(Debug)]
+struct View {
+    /// (QPGS index, the serial number that unit reported)
+    unit: Option<(u8, Option<String>)>,
+    reading: Arc<Reading>,
+}
+
+#[derive(Debug)]
+struct Latest {
+    at: SystemTime,
+    views: Vec<View>,
+    sections: Option<Arc<Snapshot>>,
+}
+
+/// `QPGS3` -> 3: the sections that describe one unit of a parallel stack.
+fn parallel_unit(section: &str) -> Option<u8> {
+    let n = section.strip_prefix("QPGS")?;
+    match n.as_bytes() {
+        [d @ b'0'..=b'9'] => Some(d - b'0'),
+        _ => None,
+    }
+}
+
+/// Split a snapshot into the device's own view and one view per parallel unit (QPGSn), so that
+/// every unit is its own HA device instead of `qpgs1_battery_voltage`-style fields.
+fn views(reading: Arc<Reading>, sections: Option<&Snapshot>) -> Vec<View> {
+    let Some(sections) = sections.filter(|s| {
+        s.sections
+            .iter()
+            .any(|(name, _)| parallel_unit(name).is_some())
+    }) else {
+        return vec![View {
+            unit: None,
+            reading,
+        }];
+    };
+    let own = Snapshot {
+        sections: sections
+            .sections
+            .iter()
+            .filter(|(name, _)| parallel_unit(name).is_none())
+            .cloned()
+            .collect(),
+    };
+    let mut out = Vec::new();
+    if !own.sections.is_empty() {
+        out.push(View {
+            unit: None,
+            reading: Arc::new(own.flatten()),
+        });
+    }
+    for (name, r) in &sections.sections {
+        if let Some(n) = parallel_unit(name) {
+            let serial = r
+                .value("serial_number")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            out.push(View {
+                unit: Some((n, serial)),
+                reading: Arc::new(r.clone()),
+            });
+        }
+    }
+    out
+}
+
 #[derive(Debug, Default)]
 struct DeviceState {
     fields: Vec<FieldSpec>,
     info: Option<DeviceInfo>,
     online: Option<bool>,
-    latest: Option<(SystemTime, Arc<Reading>)>,
-    /// Fields whose discovery config went out since the last (re)connect.
+    latest: Option<Latest>,
+    /// `<view key>/<field>` whose discovery config went out since the last (re)connect.
     announced: HashSet<String>,
+}
+
+impl DeviceState {
+    fn ha_device(&self, cfg: &MqttConfig, name: &str, view: &View) -> discovery::HaDevice {
+        match &view.unit {
+            None => discovery::HaDevice::main(cfg, name, self.info.as_ref()),
+            Some((n, serial)) => {
+                discovery::HaDevice::unit(cfg, name, self.info.as_ref(), *n, serial.as_deref())
+            }
+        }
+    }
 }
 
 struct Publisher {
@@ -279,8 +373,17 @@ impl Publisher {
         };
         let name = event.device().to_owned();
         match event {
-            Event::Snapshot { at, reading, .. } => {
-                state.latest = Some((at, reading));
+            Event::Snapshot {
+                at,
+                reading,
+                sections,
+                ..
+            } => {
+                state.latest = Some(Latest {
+                    at,
+                    views: views(reading, sections.as_deref()),
+                    sections,
+                });
                 self.announce(&name, false);
                 self.publish_state(&name);
             }
@@ -323,50 +426,62 @@ impl Publisher {
         let Some(state) = self.devices.get(name) else {
             return;
         };
-        let Some((at, reading)) = &state.latest else {
+        let Some(latest) = &state.latest else {
             return;
         };
-        self.publish(
-            format!("{}/{name}/state", self.cfg.prefix),
-            self.cfg.retain,
-            state_payload(reading, *at),
-        );
+        for view in &latest.views {
+            let topic = state.ha_device(&self.cfg, name, view).state_topic;
+            let payload = state_payload(&view.reading, latest.at);
+            self.publish(topic, self.cfg.retain, payload);
+        }
+        if self.cfg.compat_axpert.as_deref() == Some(name) {
+            if let Some(sections) = &latest.sections {
+                self.publish_compat(state, sections);
+            }
+        }
+    }
+
+    /// The seeds' `power/axpert` topics (see compat.rs).
+    fn publish_compat(&self, state: &DeviceState, sections: &Snapshot) {
+        let json = |j: &Json| serde_json::to_vec(j).unwrap_or_default();
+        if let Some(p) = compat::parallel(sections) {
+            self.publish(compat::PARALLEL_TOPIC.to_owned(), self.cfg.retain, json(&p));
+        }
+        // The add-on names the topic after the connected unit's serial: without one (QSID and
+        // QID refused) there is no topic to publish on.
+        let serial = state.info.as_ref().and_then(|i| i.serial.as_deref());
+        if let Some((topic, u)) = serial.and_then(|s| compat::unit(sections, s)) {
+            self.publish(topic, self.cfg.retain, json(&u));
+        }
     }
 
     /// Send discovery configs for the fields of the latest snapshot not announced yet (`all`:
     /// every field again).
     fn announce(&mut self, name: &str, all: bool) {
-        if !self.cfg.discovery || !self.connected {
-            if all {
-                if let Some(s) = self.devices.get_mut(name) {
-                    s.announced.clear();
-                }
-            }
-            return;
-        }
         let Some(state) = self.devices.get_mut(name) else {
             return;
         };
         if all {
             state.announced.clear();
         }
-        let Some((_, reading)) = &state.latest else {
+        if !self.cfg.discovery || !self.connected {
+            return;
+        }
+        let Some(latest) = &state.latest else {
             return;
         };
         let mut out = Vec::new();
-        for field in reading.iter() {
-            if state.announced.contains(field.name.as_ref()) {
-                continue;
+        for view in &latest.views {
+            let target = state.ha_device(&self.cfg, name, view);
+            for field in view.reading.iter() {
+                let key = format!("{}/{}", target.key, field.name);
+                if state.announced.contains(&key) {
+                    continue;
+                }
+                let spec = state.fields.iter().find(|s| s.name == field.name);
+                out.push(discovery::config_for(&self.cfg, &target, field, spec));
+                state.announced.insert(key);
             }
-            let spec = state.fields.iter().find(|s| s.name == field.name);
-            out.push(discovery::config_for(
-                &self.cfg,
-                name,
-                state.info.as_ref(),
-                field,
-                spec,
-            ));
-            state.announced.insert(field.name.to_string());
         }
         for (topic, payload) in out {
             self.publish(topic, true, payload);

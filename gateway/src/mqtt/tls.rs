@@ -1,0 +1,146 @@
+//! TLS to the broker: a rustls client config (ring provider) trusting the CA file of
+//! `[mqtt] tls_ca_file`, with an optional client certificate for brokers that require one.
+//! Built once when the config is checked (so a bad PEM file is a config error naming the file)
+//! and again when the MQTT task starts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use thiserror::Error;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+
+/// The PEM files of `[mqtt]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca_file: PathBuf,
+    /// (certificate chain, private key)
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+#[derive(Debug, Error)]
+pub enum TlsError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: no {what} in PEM format found")]
+    Empty { path: String, what: &'static str },
+    #[error("{path}: {reason}")]
+    Rejected { path: String, reason: String },
+}
+
+fn show(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
+        path: show(path),
+        source,
+    })?;
+    let certs = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Rejected {
+            path: show(path),
+            reason: format!("not a PEM certificate file: {e}"),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Empty {
+            path: show(path),
+            what: "CERTIFICATE",
+        });
+    }
+    Ok(certs)
+}
+
+fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
+        path: show(path),
+        source,
+    })?;
+    rustls_pemfile::private_key(&mut pem.as_slice())
+        .map_err(|e| TlsError::Rejected {
+            path: show(path),
+            reason: format!("not a PEM key file: {e}"),
+        })?
+        .ok_or(TlsError::Empty {
+            path: show(path),
+            what: "PRIVATE KEY",
+        })
+}
+
+/// The rustls client config for these files.
+pub fn client_config(files: &TlsFiles) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(&files.ca_file)? {
+        roots.add(cert).map_err(|e| TlsError::Rejected {
+            path: show(&files.ca_file),
+            reason: format!("CA certificate refused: {e}"),
+        })?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Rejected {
+            path: show(&files.ca_file),
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots);
+    let config = match &files.client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(certificates(cert)?, private_key(key)?)
+            .map_err(|e| TlsError::Rejected {
+                path: show(key),
+                reason: format!("client certificate and key do not go together: {e}"),
+            })?,
+    };
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("sungate-tls-{}-{name}", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn bad_files_are_named() {
+        let missing = TlsFiles {
+            ca_file: "/nonexistent/ca.pem".into(),
+            client: None,
+        };
+        let e = client_config(&missing).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/ca.pem"), "{e}");
+
+        let not_pem = write("notpem.pem", "hello\n");
+        let e = client_config(&TlsFiles {
+            ca_file: not_pem.clone(),
+            client: None,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no CERTIFICATE"), "{e}");
+
+        let garbage = write(
+            "garbage.pem",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        );
+        let e = client_config(&TlsFiles {
+            ca_file: garbage.clone(),
+            client: None,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("CA certificate refused"), "{e}");
+        let _ = std::fs::remove_file(not_pem);
+        let _ = std::fs::remove_file(garbage);
+    }
+}
