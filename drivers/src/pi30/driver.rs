@@ -181,10 +181,15 @@ impl Driver for Pi30Driver {
                 "serial_number",
             ),
         };
+        // "VERFW:00072.70": the version is what follows the label.
         let firmware = text(
             &self.optional_query(io, Query::Qvfw).await?,
             "main_cpu_firmware_version",
-        );
+        )
+        .map(|v| match v.split_once(':') {
+            Some((_, version)) if !version.trim().is_empty() => version.trim().to_owned(),
+            _ => v,
+        });
         let model = text(&self.optional_query(io, Query::Qmn).await?, "model_name");
         if self.options.variant.is_none() {
             // MAX-family units answer QPIGS2 (PV2); others refuse it.
@@ -391,7 +396,7 @@ mod tests {
         let mut d = driver();
         let info = d.identify(&mut link).await.unwrap();
         assert_eq!(info.serial.as_deref(), Some("9293333010501"));
-        assert_eq!(info.firmware.as_deref(), Some("VERFW:00072.70"));
+        assert_eq!(info.firmware.as_deref(), Some("00072.70"));
         assert_eq!(info.model.as_deref(), Some("MKS2-8000"));
         assert_eq!(d.variant(), Variant::Pi30, "QPIGS2 was refused");
         assert_eq!(d.limits().nominal_battery_voltage, Some(48.0));

@@ -133,6 +133,7 @@ async fn event_loop(
 ) {
     let status_topic = format!("{}/status", cfg.discovery_prefix);
     let mut backoff = Duration::from_millis(500);
+    // A ConnAck since the last error: the broker accepted this connection.
     let mut connected = false;
     loop {
         match eventloop.poll().await {
@@ -154,27 +155,10 @@ async fn event_loop(
             }
             Ok(_) => {}
             Err(e) => {
+                report_connection_error(&cfg, &e, connected, backoff);
                 if connected {
                     connected = false;
                     let _ = link.send(Link::Disconnected).await;
-                }
-                match &e {
-                    ConnectionError::ConnectionRefused(
-                        code @ (ConnectReturnCode::BadUserNamePassword
-                        | ConnectReturnCode::NotAuthorized),
-                    ) => tracing::error!(
-                        host = %cfg.host,
-                        user = cfg.username.as_deref().unwrap_or(""),
-                        ?code,
-                        "MQTT broker refused the user name or password; check [mqtt] username/password"
-                    ),
-                    _ => tracing::warn!(
-                        host = %cfg.host,
-                        port = cfg.port,
-                        error = %e,
-                        retry_in = ?backoff,
-                        "MQTT connection failed"
-                    ),
                 }
                 // Polling again is what reconnects; the pause keeps a dead broker from spinning.
                 tokio::time::sleep(backoff).await;
@@ -185,6 +169,55 @@ async fn event_loop(
 }
 
 /// One state topic of a device: the device itself, or unit `n` of its parallel stack.
+/// One log line per failed connection, saying what to fix where we can tell.
+fn report_connection_error(
+    cfg: &MqttConfig,
+    e: &ConnectionError,
+    accepted: bool,
+    retry_in: Duration,
+) {
+    let user = cfg.username.as_deref().unwrap_or("");
+    match e {
+        ConnectionError::ConnectionRefused(
+            code @ (ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized),
+        ) => tracing::error!(
+            host = %cfg.host,
+            user,
+            ?code,
+            "MQTT broker refused the user name or password; check [mqtt] username/password"
+        ),
+        // Some brokers (rumqttd, some cloud brokers) refuse credentials by closing the
+        // connection without a ConnAck: with credentials set, that is the likely cause.
+        ConnectionError::MqttState(rumqttc::StateError::ConnectionAborted)
+            if !accepted && cfg.username.is_some() =>
+        {
+            tracing::error!(
+                host = %cfg.host,
+                port = cfg.port,
+                user,
+                ?retry_in,
+                "MQTT broker closed the connection before accepting it: most likely a wrong user \
+                 name or password; check [mqtt] username/password"
+            )
+        }
+        ConnectionError::Tls(tls) => tracing::error!(
+            host = %cfg.host,
+            port = cfg.port,
+            error = %tls,
+            ?retry_in,
+            "MQTT TLS handshake failed; check [mqtt] tls_ca_file (the CA that signed the \
+             broker's certificate) and that host matches the certificate"
+        ),
+        _ => tracing::warn!(
+            host = %cfg.host,
+            port = cfg.port,
+            error = %e,
+            ?retry_in,
+            "MQTT connection failed"
+        ),
+    }
+}
+
 #[derive(Debug)]
 struct View {
     /// (QPGS index, the serial number that unit reported)

@@ -202,7 +202,7 @@ async fn identify_and_poll_over_hid() {
     let mut d = driver();
     let info = d.identify(&mut link).await.unwrap();
     assert_eq!(info.serial.as_deref(), Some("92932004102453"));
-    assert_eq!(info.firmware.as_deref(), Some("VERFW:00072.70"));
+    assert_eq!(info.firmware.as_deref(), Some("00072.70"));
     let flat = d.poll(&mut link).await.unwrap().flatten();
     assert_eq!(
         flat.value("pv_input_power").and_then(|v| v.as_i64()),
