@@ -25,7 +25,11 @@ pub fn classes(
         Some("Hz") => Some("frequency"),
         Some("°C") => Some("temperature"),
         Some("kWh" | "Wh") => Some("energy"),
-        Some("%") if field.name.contains("soc") || field.name.contains("capacity") => {
+        Some("%")
+            if ["soc", "state_of_charge", "battery_capacity"]
+                .iter()
+                .any(|k| field.name.contains(k)) =>
+        {
             Some("battery")
         }
         _ => None,
@@ -237,6 +241,8 @@ mod tests {
             (Some("energy"), Some("total_increasing"))
         );
         let f = Field::new("battery_capacity", 80i64).with_unit("%");
+        assert_eq!(classes(&f, None), (Some("battery"), Some("measurement")));
+        let f = Field::new("state_of_charge", 85.0).with_unit("%");
         assert_eq!(classes(&f, None), (Some("battery"), Some("measurement")));
         let f = Field::new("load_percentage", 8i64).with_unit("%");
         assert_eq!(classes(&f, None), (None, Some("measurement")));
