@@ -135,6 +135,8 @@ async fn event_loop(
     let mut backoff = Duration::from_millis(500);
     // A ConnAck since the last error: the broker accepted this connection.
     let mut connected = false;
+    // Commands dropped since the queue last had room.
+    let mut dropped = 0u64;
     loop {
         match eventloop.poll().await {
             Ok(rumqttc::Event::Incoming(Packet::ConnAck(ack))) => {
@@ -147,10 +149,18 @@ async fn event_loop(
                 if p.topic == status_topic {
                     let status = String::from_utf8_lossy(&p.payload).trim().to_owned();
                     let _ = link.send(Link::HaStatus(status)).await;
-                } else if commands.try_send(p).is_err() {
+                } else if commands.try_send(p).is_ok() {
+                    dropped = 0;
+                } else {
                     // A flood: the command task is behind. Dropping is the rate limit of last
-                    // resort; the per-device limit answers the ones that get through.
-                    tracing::warn!("MQTT command queue full: command dropped");
+                    // resort; the per-device limit answers the ones that get through. One log
+                    // line per flood, not one per dropped message.
+                    dropped += 1;
+                    if dropped == 1 {
+                        tracing::warn!(
+                            "MQTT command flood: queue full, commands dropped unanswered"
+                        );
+                    }
                 }
             }
             Ok(_) => {}
