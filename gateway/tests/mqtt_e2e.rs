@@ -270,30 +270,46 @@ kind = "pty"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_publishing_resumes_and_polling_never_stops() {
     let mut s = site("restart", BrokerOptions::default(), "").await;
-    let gw = GatewayProcess::start(&s.dir, &s.sim, &gateway_config(&s.broker, QUERIES, ""), "a");
+    // Slow polling, so that the state published right on reconnect is the one kept in memory,
+    // not a fresh poll.
+    let config = gateway_config(&s.broker, QUERIES, "")
+        .replace("poll_interval = 0.5", "poll_interval = 2.0");
+    let gw = GatewayProcess::start(&s.dir, &s.sim, &config, "a");
     s.rx.wait_json("sungate/inverter/state", 20).await;
 
     s.broker.stop().await;
+    let stopped = now();
     gw.wait_log(&["MQTT connection failed"], 20).await;
     let before = s.sim.device("inverter").await["state"]["requests"]
         .as_u64()
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let during = s.sim.device("inverter").await["state"]["requests"]
         .as_u64()
         .unwrap();
-    // 4 queries every 0.5 s: far more than 8 while the broker is away.
+    // 4 queries every 2 s: at least two polls while the broker is away.
     assert!(
         during >= before + 8,
         "polling stalled while the broker was down: {before} -> {during} requests"
     );
 
-    let resumed = now();
-    s.broker.resume().await;
     s.rx.clear();
+    s.broker.resume().await;
+    let resumed = now();
     s.rx.wait_for("sungate/gateway/availability", 30, |p| p == "online")
         .await;
-    let state =
+    let online_at = now();
+    // Published with the reconnect: the latest state, read while the broker was away (so
+    // after the stop, and before the gateway was connected again).
+    let kept = s.rx.wait_json("sungate/inverter/state", 2).await;
+    let t = kept["timestamp"].as_f64().unwrap();
+    assert!(
+        t > stopped && t < online_at,
+        "not the state kept over the outage ({stopped:.3} < t < {online_at:.3}): {kept}"
+    );
+    assert!(kept["battery_voltage"].is_number(), "{kept}");
+    // ...and then fresh polls again.
+    let fresh =
         s.rx.wait_for("sungate/inverter/state", 30, |p| {
             serde_json::from_str::<Json>(p)
                 .ok()
@@ -301,7 +317,7 @@ async fn broker_restart_publishing_resumes_and_polling_never_stops() {
                 .is_some_and(|t| t >= resumed)
         })
         .await;
-    assert!(state.contains("battery_voltage"), "{state}");
+    assert!(fresh.contains("battery_voltage"), "{fresh}");
     assert!(
         gw.log_text().matches("MQTT connected").count() >= 2,
         "{}",
