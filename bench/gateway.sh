@@ -2,7 +2,8 @@
 # Gateway resource benchmark (design.md §7 targets). Prints figures; asserts nothing.
 #
 #  1. `sungate run` polling the simulated inverter (QPIGS, QMOD, QPIWS), BMV and MPPT at 1 Hz for
-#     DURATION seconds (default 60): CPU time and peak RSS of the gateway process.
+#     DURATION seconds (default 60): CPU time and peak RSS of the gateway process; then the same
+#     publishing to a local mosquitto when it is installed.
 #  2. One-shot `sungate query QPIGS` against the simulated inverter, RUNS times (default 21):
 #     median CPU time (user + sys) and median peak RSS; the same for mpp-solar when it is
 #     installed (pip install mppsolar; set MPP_SOLAR=/path/to/mpp-solar) or BENCH_INSTALL_MPP=1
@@ -54,22 +55,41 @@ poll_interval = 1.0
 TOML
 
 tck=$(getconf CLK_TCK)
-"$bin/sungate" run -c "$work/bench.toml" > "$work/run.log" 2>&1 &
-gw=$!
-sleep "$duration"
-read -r utime stime < <(awk '{print $14, $15}' "/proc/$gw/stat")
-# nanoseconds on CPU (all threads) from the scheduler: finer than the 10 ms ticks of utime/stime
-oncpu=$(awk '{print $1}' "/proc/$gw/schedstat" 2>/dev/null || echo 0)
-hwm=$(awk '/VmHWM/ {print $2}' "/proc/$gw/status")
-snapshots=$(grep -c '=' "$work/run.log" || true)
-kill "$gw"; wait "$gw" 2>/dev/null || true; gw=
-python3 - "$duration" "$utime" "$stime" "$tck" "$hwm" "$snapshots" "$oncpu" <<'PY'
+run_gateway() { # label, config file: CPU and peak RSS of `sungate run` over DURATION seconds
+    local label=$1 config=$2
+    "$bin/sungate" run -c "$config" > "$work/run.log" 2>&1 &
+    gw=$!
+    sleep "$duration"
+    read -r utime stime < <(awk '{print $14, $15}' "/proc/$gw/stat")
+    # nanoseconds on CPU (all threads) from the scheduler: finer than the 10 ms ticks of utime/stime
+    oncpu=$(awk '{print $1}' "/proc/$gw/schedstat" 2>/dev/null || echo 0)
+    hwm=$(awk '/VmHWM/ {print $2}' "/proc/$gw/status")
+    snapshots=$(grep -c '=' "$work/run.log" || true)
+    kill "$gw"; wait "$gw" 2>/dev/null || true; gw=
+    python3 - "$duration" "$utime" "$stime" "$tck" "$hwm" "$snapshots" "$oncpu" "$label" <<'PY'
 import sys
 dur, ut, st, tck, hwm, snaps, ns = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 cpu = ns / 1e9 if ns > 0 else (ut + st) / tck
-print(f"gateway run, 3 devices at 1 Hz for {dur:.0f} s: {snaps} snapshots, CPU {cpu:.2f} s "
+print(f"gateway run{sys.argv[8]}, 3 devices at 1 Hz for {dur:.0f} s: {snaps} console lines, CPU {cpu:.2f} s "
       f"= {100 * cpu / dur:.3f} % of one core (target < 0.5 %), peak RSS {hwm / 1024:.1f} MiB (target < 12 MiB)")
 PY
+}
+run_gateway "" "$work/bench.toml"
+
+# The same with MQTT to a local mosquitto (state, availability and discovery of every field).
+mosquitto_bin=$(command -v mosquitto || { [ -x /usr/sbin/mosquitto ] && echo /usr/sbin/mosquitto; } || true)
+if [ -n "$mosquitto_bin" ]; then
+    mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nuser %s\n' "$mport" "$(id -un)" > "$work/mosquitto.conf"
+    "$mosquitto_bin" -c "$work/mosquitto.conf" 2>/dev/null &
+    broker=$!
+    sleep 0.5
+    { cat "$work/bench.toml"; printf '[mqtt]\nhost = "127.0.0.1"\nport = %s\n' "$mport"; } > "$work/bench-mqtt.toml"
+    run_gateway " with MQTT" "$work/bench-mqtt.toml"
+    kill "$broker" 2>/dev/null || true
+else
+    echo "mosquitto not installed: no figure with MQTT (apt-get install mosquitto)"
+fi
 
 measure() { # label, command... : RUNS runs each for CPU and for peak RSS
     local label=$1; shift

@@ -164,6 +164,7 @@ fn check<'v>(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::panic)]
     use super::*;
 
     #[test]
@@ -175,6 +176,77 @@ mod tests {
         assert_eq!(parse_topic("sungate", "sungate/inverter/set/a/b"), None);
         assert_eq!(parse_topic("sungate", "sungatex/inverter/set/a"), None);
         assert_eq!(parse_topic("sungate", "sungate//set/a"), None);
+    }
+
+    fn config(writes: bool) -> MqttConfig {
+        let text = format!(
+            "[[port]]\nname = \"p\"\nserial = \"/dev/x\"\n[[device]]\nname = \"inverter\"\n\
+             driver = \"pi30\"\nport = \"p\"\n[mqtt]\nhost = \"b\"\nwrites = {writes}\n\
+             [mqtt.allow]\ninverter = [\"output_source_priority\"]\n"
+        );
+        match crate::config::Config::parse(&text, "t").map(|c| c.mqtt) {
+            Ok(Some(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_bad_command_is_refused_with_its_reason() {
+        let on = config(true);
+        fn run(cfg: &MqttConfig, setting: &str, payload: &[u8]) -> Result<String, String> {
+            check(
+                cfg,
+                DriverKind::Pi30,
+                "inverter",
+                setting,
+                std::str::from_utf8(payload).map(str::trim),
+            )
+            .map(str::to_owned)
+        }
+        assert_eq!(
+            run(&on, "output_source_priority", b" solar_first\n"),
+            Ok("solar_first".to_owned())
+        );
+        for (setting, payload, reason) in [
+            ("output_source_priority", &b"\xff\xfe"[..], "not UTF-8"),
+            ("output_source_priority", b"", "empty"),
+            (
+                "output_source_priority",
+                b"solar\x00first",
+                "not a plain value",
+            ),
+            (
+                "output_source_priority",
+                &[b'a'; 65][..],
+                "not a plain value",
+            ),
+            (
+                "output_source_priority",
+                b"moon_first",
+                "refused before sending",
+            ),
+            ("charger_source_priority", b"solar_only", "allow-list"),
+            ("volume", b"3", "allow-list"),
+        ] {
+            let err = run(&on, setting, payload).unwrap_err();
+            assert!(err.contains(reason), "{setting} {payload:?}: {err}");
+        }
+        let err = run(&config(false), "output_source_priority", b"solar_first").unwrap_err();
+        assert!(err.contains("writes are disabled"), "{err}");
+    }
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_one_per_interval() {
+        let cfg = config(true);
+        let t0 = Instant::now();
+        let mut b = Bucket {
+            tokens: f64::from(cfg.command_burst),
+            last: t0,
+        };
+        let taken = (0..20).filter(|_| b.take(&cfg, t0)).count();
+        assert_eq!(taken, cfg.command_burst as usize);
+        assert!(!b.take(&cfg, t0 + cfg.command_interval / 2));
+        assert!(b.take(&cfg, t0 + cfg.command_interval * 3 / 2));
     }
 
     #[test]
