@@ -92,6 +92,10 @@ async fn discovery_state_and_availability_follow_the_devices() {
     assert_eq!(disc["state_class"], "measurement", "{disc}");
     assert_eq!(disc["state_topic"], "sungate/inverter/state", "{disc}");
     assert_eq!(
+        disc["default_entity_id"], "sensor.inverter_battery_voltage",
+        "{disc}"
+    );
+    assert_eq!(
         disc["device"]["identifiers"][0],
         format!("sungate_{INVERTER_SERIAL}"),
         "{disc}"

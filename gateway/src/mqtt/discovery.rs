@@ -172,9 +172,11 @@ pub fn config_for(
         "unique_id".into(),
         json!(format!("{}_{object}", target.unique_base)),
     );
+    // The entity id HA gives it (`sensor.inverter_battery_voltage`); HA 2026.4 dropped the older
+    // `object_id` for this.
     c.insert(
-        "object_id".into(),
-        json!(format!("{}_{object}", id_part(&target.key))),
+        "default_entity_id".into(),
+        json!(format!("{component}.{}_{object}", id_part(&target.key))),
     );
     c.insert("state_topic".into(), json!(target.state_topic));
     let template = if binary {
