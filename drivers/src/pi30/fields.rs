@@ -105,7 +105,8 @@ const fn flags(name: &'static str, names: &'static [&'static str]) -> Spec {
     }
 }
 
-const QPIGS_STATUS: &[&str] = &[
+/// QPIGS device status bits b7..b0, left to right: the names the decoder gives them.
+pub const QPIGS_STATUS: &[&str] = &[
     "is_sbu_priority_version_added",
     "is_configuration_changed",
     "is_scc_firmware_updated",

@@ -10,6 +10,7 @@
 
 use serde_json::{Map, Value as Json};
 use sungate_drivers::driver::Snapshot;
+use sungate_drivers::pi30::fields::QPIGS_STATUS;
 use sungate_drivers::reading::Field;
 use sungate_drivers::{Reading, Value};
 
@@ -67,18 +68,6 @@ const UNIT: &[(&str, &[&str])] = &[
     ("BatteryDischargeCurrent", &["battery_discharge_current"]),
 ];
 
-/// QPIGS device status bits b7..b0, in the order the decoder names them.
-const DEVICE_STATUS_BITS: &[&str] = &[
-    "is_sbu_priority_version_added",
-    "is_configuration_changed",
-    "is_scc_firmware_updated",
-    "is_load_on",
-    "is_battery_voltage_to_steady_while_charging",
-    "is_charging_on",
-    "is_scc_charging_on",
-    "is_ac_charging_on",
-];
-
 /// A field as the add-on sent it: the raw code of an enumeration, else the value.
 fn compat_value(field: &Field) -> Json {
     match (&field.value, field.raw.as_deref()) {
@@ -128,7 +117,7 @@ pub fn parallel(snapshot: &Snapshot) -> Option<Json> {
 pub fn unit(snapshot: &Snapshot, serial: &str) -> Option<(String, Json)> {
     let qpigs = section(snapshot, "QPIGS")?;
     let mut out = mapped(qpigs, UNIT);
-    let bits: Option<String> = DEVICE_STATUS_BITS
+    let bits: Option<String> = QPIGS_STATUS
         .iter()
         .map(|name| match qpigs.value(name) {
             Some(Value::Bool(b)) => Some(if *b { '1' } else { '0' }),

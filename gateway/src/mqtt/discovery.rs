@@ -80,6 +80,14 @@ pub fn identifier(cfg: &MqttConfig, device: &str, info: Option<&DeviceInfo>) -> 
     }
 }
 
+/// The state topic of a device, or of unit `n` of its parallel stack.
+pub fn state_topic(cfg: &MqttConfig, device: &str, unit: Option<u8>) -> String {
+    match unit {
+        None => format!("{}/{device}/state", cfg.prefix),
+        Some(n) => format!("{}/{device}/unit{n}/state", cfg.prefix),
+    }
+}
+
 /// The HA device a group of fields belongs to: a gateway device, or one unit of a parallel
 /// inverter stack (its own serial, so its own HA device, linked to the gateway device).
 #[derive(Debug, Clone)]
@@ -104,7 +112,7 @@ impl HaDevice {
         HaDevice {
             device: device.to_owned(),
             key: device.to_owned(),
-            state_topic: format!("{}/{device}/state", cfg.prefix),
+            state_topic: state_topic(cfg, device, None),
             name: device.to_owned(),
             identifier: identifier(cfg, device, info),
             unique_base: identifier(cfg, device, info),
@@ -129,7 +137,7 @@ impl HaDevice {
         HaDevice {
             device: device.to_owned(),
             key: format!("{device}_unit{n}"),
-            state_topic: format!("{}/{device}/unit{n}/state", cfg.prefix),
+            state_topic: state_topic(cfg, device, Some(n)),
             name: format!("{device} unit {n}"),
             // Same family and firmware as the unit we talk to; its own serial.
             info: info.map(|i| DeviceInfo {

@@ -473,7 +473,7 @@ impl Publisher {
             return;
         };
         for view in &latest.views {
-            let topic = state.ha_device(&self.cfg, name, view).state_topic;
+            let topic = discovery::state_topic(&self.cfg, name, view.unit.as_ref().map(|u| u.0));
             let payload = state_payload(&view.reading, latest.at);
             self.publish(topic, self.cfg.retain, payload);
         }
