@@ -123,8 +123,14 @@ pub async fn run(config: BridgeConfig, router: Arc<Router>, bus: Bus) {
     let mut events = bus.subscribe();
     let mut next_refresh = Instant::now() + bridge.config.refresh_interval;
     loop {
-        // Wake up for the refresh, or when the source would become stale.
-        let stale_at = bridge.fresh_at.map(|t| t + bridge.config.max_source_age);
+        // Wake up for the refresh, or when the source would become stale. Only a moment still
+        // ahead counts: once the source is stale (or offline) its stale moment lies in the past,
+        // and sleeping until it would return at once, every time, spinning a whole core.
+        let now = Instant::now();
+        let stale_at = bridge
+            .fresh_at
+            .map(|t| t + bridge.config.max_source_age)
+            .filter(|&s| s > now);
         let wake = stale_at.map_or(next_refresh, |s| s.min(next_refresh));
         let mut changed = false;
         tokio::select! {
@@ -207,7 +213,9 @@ impl Bridge {
         let Some(at) = self.fresh_at else {
             return SourceState::Waiting;
         };
-        if now.duration_since(at) > self.config.max_source_age {
+        // `>=`, matching the wake-up moment in `run`: at `fresh_at + max_source_age` the
+        // source is stale, so the wake-up there changes the state.
+        if now.duration_since(at) >= self.config.max_source_age {
             return SourceState::Stale;
         }
         let (tlo, thi) = self.config.temperature_range;

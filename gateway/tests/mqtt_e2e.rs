@@ -534,3 +534,164 @@ async fn tls_with_the_right_ca_works_and_a_wrong_ca_is_refused() {
     let seen = s.rx.collect("sungate/inverter/state", 3).await;
     assert!(seen.is_empty(), "published over an untrusted TLS link");
 }
+
+/// States of `device` published at or after `since` (their own timestamp) among `messages`.
+fn states_since(messages: &[(String, String)], device: &str, since: f64) -> usize {
+    let topic = format!("sungate/{device}/state");
+    messages
+        .iter()
+        .filter(|(t, p)| {
+            *t == topic
+                && serde_json::from_str::<Json>(p)
+                    .ok()
+                    .and_then(|j| j["timestamp"].as_f64())
+                    .is_some_and(|ts| ts >= since)
+        })
+        .count()
+}
+
+/// Issue 11, finding 2: a 200 KiB message on a command topic made rumqttc drop the connection
+/// (its packet limit was 64 KiB); retained, it came back on every subscribe: dozens of
+/// reconnects and last-will `offline` messages. Now it is refused like any bad payload and the
+/// connection stays up, also after a restart that gets the message again from the broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_command_is_refused_and_never_costs_the_connection() {
+    let mut s = site("big", BrokerOptions::default(), "").await;
+    let extra = "writes = true\n[mqtt.allow]\ninverter = [\"output_source_priority\"]\n";
+    let config = gateway_config(&s.broker, QUERIES, extra);
+    let gw = GatewayProcess::start(&s.dir, &s.sim, &config, "a");
+    s.rx.wait_for("sungate/inverter/availability", 20, |p| p == "online")
+        .await;
+    let before = output_priority(&s.sim.device("inverter").await);
+    let client = commander(&s.broker).await;
+    s.rx.clear();
+    let t0 = now();
+    client
+        .publish(
+            "sungate/inverter/set/output_source_priority",
+            QoS::AtLeastOnce,
+            true,
+            vec![b'1'; 200 * 1024],
+        )
+        .await
+        .unwrap();
+    let answer =
+        s.rx.wait_for("sungate/inverter/result", 20, |p| {
+            p.contains("output_source_priority")
+        })
+        .await;
+    let answer: Json = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["ok"], false, "{answer}");
+    let reason = answer["reason"].as_str().unwrap();
+    // Live delivery of a retained publish carries no retain flag: refused for its size.
+    assert!(
+        reason.contains("204800 bytes") || reason.contains("retained"),
+        "{answer}"
+    );
+    // 8 s of watching: no last will, no reconnect ("online" again), states keep coming.
+    let seen = s.rx.collect("sungate/", 8).await;
+    let availability: Vec<&String> = seen
+        .iter()
+        .filter(|(t, _)| t == "sungate/gateway/availability")
+        .map(|(_, p)| p)
+        .collect();
+    assert!(
+        availability.is_empty(),
+        "the gateway lost its connection: {availability:?}\n{}",
+        gw.log_text()
+    );
+    assert!(
+        states_since(&seen, "inverter", t0) >= 8,
+        "state publishing stalled: {} inverter states in 8 s",
+        states_since(&seen, "inverter", t0)
+    );
+    assert_eq!(gw.log_text().matches("MQTT connected").count(), 1);
+
+    // A restart: the broker hands the stored message over on subscribe (retain flag set).
+    drop(gw);
+    s.rx.wait_for("sungate/gateway/availability", 20, |p| p == "offline")
+        .await;
+    let gw = GatewayProcess::start(&s.dir, &s.sim, &config, "b");
+    let answer =
+        s.rx.wait_for("sungate/inverter/result", 20, |p| p.contains("retained"))
+            .await;
+    assert!(answer.contains("\"ok\":false"), "{answer}");
+    s.rx.wait_for("sungate/gateway/availability", 20, |p| p == "online")
+        .await;
+    s.rx.clear();
+    let t1 = now();
+    let seen = s.rx.collect("sungate/", 6).await;
+    let offline = seen
+        .iter()
+        .filter(|(t, p)| t == "sungate/gateway/availability" && p == "offline")
+        .count();
+    assert_eq!(offline, 0, "{}", gw.log_text());
+    assert!(
+        states_since(&seen, "inverter", t1) >= 5,
+        "{}",
+        gw.log_text()
+    );
+    assert_eq!(gw.log_text().matches("MQTT connected").count(), 1);
+    assert_eq!(output_priority(&s.sim.device("inverter").await), before);
+}
+
+/// Issue 11, finding 3: a retained command was executed at every start. A command is a fresh
+/// action: the retained one is answered "retained", never sent to the unit, at start and after
+/// a restart; the same command sent fresh works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retained_command_is_refused_at_every_start() {
+    let mut s = site("retained", BrokerOptions::default(), "").await;
+    let before = output_priority(&s.sim.device("inverter").await);
+    let (value, changed) = if before == 2 {
+        ("solar_first", json!(1))
+    } else {
+        ("sbu_first", json!(2))
+    };
+    let client = commander(&s.broker).await;
+    client
+        .publish(
+            "sungate/inverter/set/output_source_priority",
+            QoS::AtLeastOnce,
+            true,
+            value.as_bytes().to_vec(),
+        )
+        .await
+        .unwrap();
+    // The broker has stored it once the subscriber sees it.
+    s.rx.wait_for("sungate/inverter/set/output_source_priority", 10, |p| {
+        p == value
+    })
+    .await;
+    let extra = "writes = true\n[mqtt.allow]\ninverter = [\"output_source_priority\"]\n";
+    let config = gateway_config(&s.broker, QUERIES, extra);
+    for tag in ["a", "b"] {
+        let gw = GatewayProcess::start(&s.dir, &s.sim, &config, tag);
+        let answer = s.rx.wait_json("sungate/inverter/result", 30).await;
+        assert_eq!(answer["ok"], false, "{answer}");
+        assert!(
+            answer["reason"].as_str().unwrap().contains("retained"),
+            "{answer}"
+        );
+        // Polling went on for a while and the unit's setting never changed.
+        s.rx.wait_for("sungate/inverter/availability", 20, |p| p == "online")
+            .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            output_priority(&s.sim.device("inverter").await),
+            before,
+            "{}",
+            gw.log_text()
+        );
+        drop(gw);
+        s.rx.wait_for("sungate/gateway/availability", 20, |p| p == "offline")
+            .await;
+    }
+    // The same command, fresh, is executed.
+    let _gw = GatewayProcess::start(&s.dir, &s.sim, &config, "c");
+    s.rx.wait_for("sungate/inverter/availability", 20, |p| p == "online")
+        .await;
+    s.rx.clear();
+    let answer = command(&client, &mut s.rx, "output_source_priority", value).await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(output_priority(&s.sim.device("inverter").await), changed);
+}

@@ -1,7 +1,11 @@
-//! `<prefix>/<device>/set/<setting>`: checked in order (rate limit, payload, writes enabled,
-//! allow-list, the same validation as `sungate set`) before anything reaches the device, then
-//! executed through the device's port task. Every command is answered on
-//! `<prefix>/<device>/result` with `{"setting", "value", "ok", "reason"}`.
+//! `<prefix>/<device>/set/<setting>`: checked in order (a retained message is no command, rate
+//! limit, payload, writes enabled, allow-list, the same validation as `sungate set`) before
+//! anything reaches the device, then executed through the device's port task. Every command is
+//! answered on `<prefix>/<device>/result` with `{"setting", "value", "ok", "reason"}`.
+//!
+//! A command is a fresh action. A message the broker delivers with the retain flag was stored
+//! earlier (by a mistaken `-r`, or by someone who wants it replayed on every connect) and is
+//! refused, never executed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +23,54 @@ use super::qos;
 
 /// Longest accepted value: every real setting value is a short word or number.
 const MAX_VALUE_LEN: usize = 64;
+/// Longest topic shown in a log line (a topic can be 64 KiB long).
+const MAX_TOPIC_SHOWN: usize = 128;
+
+/// A message on a command topic as the event loop hands it over: a payload above
+/// [`MAX_VALUE_LEN`] is dropped there and then (only its size is kept), so an oversize message
+/// is never queued or copied, only answered.
+#[derive(Debug)]
+pub struct Received {
+    pub topic: String,
+    /// The payload, or the size of one too long to be a value.
+    pub payload: Result<Vec<u8>, usize>,
+    /// Delivered with the retain flag: stored by the broker, not a fresh action.
+    pub retained: bool,
+}
+
+impl From<Publish> for Received {
+    fn from(p: Publish) -> Self {
+        // Room for surrounding whitespace, which `check` trims.
+        let payload = if p.payload.len() <= MAX_VALUE_LEN * 2 {
+            Ok(p.payload.to_vec())
+        } else {
+            Err(p.payload.len())
+        };
+        Received {
+            topic: p.topic,
+            payload,
+            retained: p.retain,
+        }
+    }
+}
+
+impl Received {
+    /// The payload as a (trimmed) value to check.
+    fn value(&self) -> Payload<'_> {
+        match &self.payload {
+            Ok(bytes) => Payload::Value(std::str::from_utf8(bytes).map(str::trim)),
+            Err(size) => Payload::TooLong(*size),
+        }
+    }
+}
+
+/// `topic` cut to a length fit for a log line.
+fn shown_topic(topic: &str) -> &str {
+    match topic.char_indices().nth(MAX_TOPIC_SHOWN) {
+        Some((end, _)) => &topic[..end],
+        None => topic,
+    }
+}
 
 /// Validate a setting exactly like `sungate set` does, before anything is sent.
 pub use crate::setting::validate;
@@ -64,39 +116,37 @@ pub async fn run(
     devices: HashMap<String, DriverKind>,
     router: Arc<Router>,
     client: AsyncClient,
-    mut rx: mpsc::Receiver<Publish>,
+    mut rx: mpsc::Receiver<Received>,
 ) {
     // One bucket per configured device only, so a flood of made-up names cannot grow this.
     let mut buckets: HashMap<String, Bucket> = HashMap::new();
     while let Some(p) = rx.recv().await {
         let Some((device, setting)) = parse_topic(&cfg.prefix, &p.topic) else {
-            tracing::debug!(topic = %p.topic, "MQTT message on an unexpected topic ignored");
+            tracing::debug!(
+                topic = shown_topic(&p.topic),
+                "MQTT message on an unexpected topic ignored"
+            );
             continue;
         };
         let Some(&driver) = devices.get(device) else {
             // No result topic to answer on: an unknown device is not ours.
-            tracing::warn!(%device, %setting, "MQTT command for an unknown device ignored");
+            tracing::warn!(
+                device = shown_topic(device),
+                setting = shown_topic(setting),
+                "MQTT command for an unknown device ignored"
+            );
             continue;
         };
-        let value = std::str::from_utf8(&p.payload).map(str::trim);
-        let shown = value
-            .unwrap_or("")
-            .chars()
-            .take(MAX_VALUE_LEN)
-            .collect::<String>();
+        let shown = match &p.value() {
+            Payload::Value(v) => v.unwrap_or("").chars().take(MAX_VALUE_LEN).collect(),
+            Payload::TooLong(_) => String::new(),
+        };
         let now = Instant::now();
         let bucket = buckets.entry(device.to_owned()).or_insert(Bucket {
             tokens: f64::from(cfg.command_burst),
             last: now,
         });
-        let verdict = if !bucket.take(&cfg, now) {
-            Err(format!(
-                "rate limited: at most {} commands at once, then one every {:?}",
-                cfg.command_burst, cfg.command_interval
-            ))
-        } else {
-            check(&cfg, driver, device, setting, value)
-        };
+        let verdict = screen(&cfg, bucket, now, &p, driver, device, setting);
         let result = match verdict {
             Err(reason) => Err(reason),
             Ok(value) => {
@@ -130,21 +180,61 @@ pub async fn run(
     }
 }
 
-/// Everything that is checked before a command may reach the device.
+const RETAINED_REFUSAL: &str = "retained message: a command must be a fresh action, so a \
+     message the broker stored and replays is never executed (clear it with an empty retained \
+     message, and publish commands without the retain flag)";
+
+/// A command's payload as received.
+#[derive(Debug, Clone, Copy)]
+enum Payload<'a> {
+    Value(Result<&'a str, std::str::Utf8Error>),
+    /// Longer than any value: dropped on arrival, only its size is known.
+    TooLong(usize),
+}
+
+/// Everything a received message goes through before it may reach the device, in order.
+fn screen<'v>(
+    cfg: &MqttConfig,
+    bucket: &mut Bucket,
+    now: Instant,
+    received: &'v Received,
+    driver: DriverKind,
+    device: &str,
+    setting: &str,
+) -> Result<&'v str, String> {
+    // A retained message is refused first: it is no action, so it costs no token.
+    if received.retained {
+        return Err(RETAINED_REFUSAL.to_owned());
+    }
+    if !bucket.take(cfg, now) {
+        return Err(format!(
+            "rate limited: at most {} commands at once, then one every {:?}",
+            cfg.command_burst, cfg.command_interval
+        ));
+    }
+    check(cfg, driver, device, setting, received.value())
+}
+
+/// The checks of one command's content and permission.
 fn check<'v>(
     cfg: &MqttConfig,
     driver: DriverKind,
     device: &str,
     setting: &str,
-    value: Result<&'v str, std::str::Utf8Error>,
+    value: Payload<'v>,
 ) -> Result<&'v str, String> {
     let value = match value {
-        Ok("") => return Err("malformed payload: empty value".into()),
-        Ok(v) if v.len() > MAX_VALUE_LEN || v.chars().any(char::is_control) => {
+        Payload::TooLong(size) => {
+            return Err(format!(
+                "malformed payload: {size} bytes, a value has at most {MAX_VALUE_LEN}"
+            ));
+        }
+        Payload::Value(Ok("")) => return Err("malformed payload: empty value".into()),
+        Payload::Value(Ok(v)) if v.len() > MAX_VALUE_LEN || v.chars().any(char::is_control) => {
             return Err("malformed payload: not a plain value".into());
         }
-        Ok(v) => v,
-        Err(_) => return Err("malformed payload: not UTF-8".into()),
+        Payload::Value(Ok(v)) => v,
+        Payload::Value(Err(_)) => return Err("malformed payload: not UTF-8".into()),
     };
     if !cfg.writes {
         return Err("writes are disabled ([mqtt] writes = false)".into());
@@ -194,14 +284,12 @@ mod tests {
     fn every_bad_command_is_refused_with_its_reason() {
         let on = config(true);
         fn run(cfg: &MqttConfig, setting: &str, payload: &[u8]) -> Result<String, String> {
-            check(
-                cfg,
-                DriverKind::Pi30,
-                "inverter",
-                setting,
-                std::str::from_utf8(payload).map(str::trim),
-            )
-            .map(str::to_owned)
+            let received = Received::from(Publish::new(
+                "sungate/inverter/set/x",
+                rumqttc::QoS::AtMostOnce,
+                payload,
+            ));
+            check(cfg, DriverKind::Pi30, "inverter", setting, received.value()).map(str::to_owned)
         }
         assert_eq!(
             run(&on, "output_source_priority", b" solar_first\n"),
@@ -227,12 +315,71 @@ mod tests {
             ),
             ("charger_source_priority", b"solar_only", "allow-list"),
             ("volume", b"3", "allow-list"),
+            (
+                "output_source_priority",
+                &vec![b'a'; 200 * 1024][..],
+                "malformed payload: 204800 bytes",
+            ),
         ] {
             let err = run(&on, setting, payload).unwrap_err();
             assert!(err.contains(reason), "{setting} {payload:?}: {err}");
         }
         let err = run(&config(false), "output_source_priority", b"solar_first").unwrap_err();
         assert!(err.contains("writes are disabled"), "{err}");
+    }
+
+    #[test]
+    fn a_retained_command_is_refused_and_costs_no_token() {
+        let cfg = config(true);
+        let t0 = Instant::now();
+        let mut bucket = Bucket {
+            tokens: 1.0,
+            last: t0,
+        };
+        let mut message = Publish::new(
+            "sungate/inverter/set/output_source_priority",
+            rumqttc::QoS::AtLeastOnce,
+            "sbu_first",
+        );
+        message.retain = true;
+        let retained = Received::from(message.clone());
+        let err = screen(
+            &cfg,
+            &mut bucket,
+            t0,
+            &retained,
+            DriverKind::Pi30,
+            "inverter",
+            "output_source_priority",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("retained message"), "{err}");
+        // The same message fresh is accepted, with the one token still there.
+        message.retain = false;
+        let fresh = Received::from(message);
+        assert_eq!(
+            screen(
+                &cfg,
+                &mut bucket,
+                t0,
+                &fresh,
+                DriverKind::Pi30,
+                "inverter",
+                "output_source_priority"
+            ),
+            Ok("sbu_first")
+        );
+    }
+
+    #[test]
+    fn an_oversize_payload_is_not_kept() {
+        let big = Received::from(Publish::new(
+            "sungate/inverter/set/output_source_priority",
+            rumqttc::QoS::AtMostOnce,
+            vec![b'x'; 200 * 1024],
+        ));
+        assert_eq!(big.payload, Err(200 * 1024));
+        assert!(!big.retained);
     }
 
     #[test]

@@ -50,6 +50,9 @@ enum Link {
     HaStatus(String),
 }
 
+/// The largest "remaining length" an MQTT 3.1.1 packet can announce (four length bytes).
+const MQTT_MAX_REMAINING_LENGTH: usize = 268_435_455;
+
 pub fn qos(level: u8) -> QoS {
     match level {
         0 => QoS::AtMostOnce,
@@ -68,8 +71,13 @@ fn options(cfg: &MqttConfig) -> Result<MqttOptions, tls::TlsError> {
     // A fresh session on every connect: subscriptions are made again on each ConnAck, and
     // nothing stale is replayed from a previous session.
     o.set_clean_session(true);
-    // Discovery configs with a device block are well below this; commands are tiny.
-    o.set_max_packet_size(64 * 1024, 64 * 1024);
+    // Incoming: anything the broker may deliver. rumqttc treats a packet above its limit as a
+    // protocol error and drops the connection; then one oversize (worse: retained) message on
+    // a command topic would cut the gateway off the broker again and again. So the limit is
+    // MQTT's own maximum, and commands.rs refuses such payloads at once (nothing is queued or
+    // copied). The broker's `message_size_limit` bounds the memory this can take.
+    // Outgoing: discovery configs with a device block are well below 64 KiB.
+    o.set_max_packet_size(MQTT_MAX_REMAINING_LENGTH, 64 * 1024);
     if let (Some(user), Some(pass)) = (&cfg.username, &cfg.password) {
         o.set_credentials(user.clone(), pass.clone());
     } else if let Some(user) = &cfg.username {
@@ -129,7 +137,7 @@ async fn event_loop(
     cfg: Arc<MqttConfig>,
     mut eventloop: rumqttc::EventLoop,
     link: mpsc::Sender<Link>,
-    commands: mpsc::Sender<rumqttc::Publish>,
+    commands: mpsc::Sender<commands::Received>,
 ) {
     let status_topic = format!("{}/status", cfg.discovery_prefix);
     let mut backoff = Duration::from_millis(500);
@@ -147,9 +155,12 @@ async fn event_loop(
             }
             Ok(rumqttc::Event::Incoming(Packet::Publish(p))) => {
                 if p.topic == status_topic {
-                    let status = String::from_utf8_lossy(&p.payload).trim().to_owned();
-                    let _ = link.send(Link::HaStatus(status)).await;
-                } else if commands.try_send(p).is_ok() {
+                    // "online" / "offline"; anything longer is not Home Assistant talking.
+                    if p.payload.len() <= 16 {
+                        let status = String::from_utf8_lossy(&p.payload).trim().to_owned();
+                        let _ = link.send(Link::HaStatus(status)).await;
+                    }
+                } else if commands.try_send(commands::Received::from(p)).is_ok() {
                     dropped = 0;
                 } else {
                     // A flood: the command task is behind. Dropping is the rate limit of last
