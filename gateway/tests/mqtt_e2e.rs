@@ -695,3 +695,32 @@ async fn a_retained_command_is_refused_at_every_start() {
     assert_eq!(answer["ok"], true, "{answer}");
     assert_eq!(output_priority(&s.sim.device("inverter").await), changed);
 }
+
+/// Issue 11, finding 6: with QPIGS2 in the query list and a unit that NAKs it (the simulated
+/// inverter is a non-MAX unit), every poll failed and no state at all was published. Now the
+/// refused query is reported once and skipped; the rest is published, with the refusal as a
+/// field users can see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_the_unit_refuses_is_skipped_and_the_rest_is_published() {
+    let mut s = site("nakq", BrokerOptions::default(), "").await;
+    let queries = r#""QPIGS", "QMOD", "QPIRI", "QPIWS", "QPIGS2""#;
+    let gw = GatewayProcess::start(
+        &s.dir,
+        &s.sim,
+        &gateway_config(&s.broker, queries, ""),
+        "a",
+    );
+    for _ in 0..4 {
+        let state = s.rx.wait_json("sungate/inverter/state", 20).await;
+        assert!(state["battery_voltage"].as_f64().is_some(), "{state}");
+        assert!(state["device_mode"].is_string(), "{state}");
+        assert_eq!(state["unsupported_queries"], "QPIGS2", "{state}");
+    }
+    let log = gw.log_text();
+    assert_eq!(
+        log.matches("refuses this query").count(),
+        1,
+        "reported once, not on every poll:\n{log}"
+    );
+    assert!(!log.contains("offline"), "{log}");
+}

@@ -20,7 +20,7 @@ use crate::driver::{Command, DeviceInfo, Driver, DriverError, FieldSpec, Outcome
 use crate::link::Link;
 #[cfg(test)]
 use crate::link::LinkError;
-use crate::reading::Reading;
+use crate::reading::{Field, Reading};
 
 /// The longest reply we accept (QPIGS of MAX units is ~120 bytes, QPGSn ~145).
 const MAX_REPLY: usize = 512;
@@ -55,7 +55,14 @@ pub struct Pi30Driver {
     options: Pi30Options,
     variant: Variant,
     limits: UnitLimits,
+    /// Configured queries this unit refused (NAK, echo): skipped until the next identify (a
+    /// reconnect, maybe to another unit), so that one query the firmware lacks does not cost the
+    /// answers of all the others.
+    unsupported: Vec<Query>,
 }
+
+/// The snapshot section that says which configured queries the unit refuses.
+pub const STATUS_SECTION: &str = "status";
 
 impl Pi30Driver {
     pub fn new(options: Pi30Options) -> Self {
@@ -63,7 +70,13 @@ impl Pi30Driver {
             variant: options.variant.unwrap_or_default(),
             options,
             limits: UnitLimits::default(),
+            unsupported: Vec::new(),
         }
+    }
+
+    /// Configured queries the unit refused since the last identify.
+    pub fn unsupported_queries(&self) -> &[Query] {
+        &self.unsupported
     }
 
     pub fn variant(&self) -> Variant {
@@ -167,6 +180,9 @@ impl Driver for Pi30Driver {
     }
 
     async fn identify(&mut self, io: &mut dyn Link) -> Result<DeviceInfo, DriverError> {
+        // A (re)connect may be to another unit or firmware: every configured query gets another
+        // chance.
+        self.unsupported.clear();
         let qpi = self.query(io, Query::Qpi).await?;
         let protocol = qpi
             .value("protocol_id")
@@ -221,9 +237,41 @@ impl Driver for Pi30Driver {
 
     async fn poll(&mut self, io: &mut dyn Link) -> Result<Snapshot, DriverError> {
         let mut snapshot = Snapshot::default();
+        let mut last_refusal = None;
         for &query in &self.options.queries {
-            let reading = self.query(io, query).await?;
-            snapshot.sections.push((query.command(), reading));
+            if self.unsupported.contains(&query) {
+                continue;
+            }
+            match self.query(io, query).await {
+                Ok(reading) => snapshot.sections.push((query.command(), reading)),
+                // A refusal is the firmware lacking the query (users copy query lists from
+                // forums): said once, then skipped; the other queries still answer.
+                Err(err @ DriverError::Refused { .. }) => {
+                    tracing::warn!(query = %query, %err, "the unit refuses this query: skipped until the next reconnect");
+                    self.unsupported.push(query);
+                    last_refusal = Some(err);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        if snapshot.sections.is_empty() {
+            // Not one query answered: that is no reading at all.
+            return Err(last_refusal.unwrap_or_else(|| DriverError::Refused {
+                request: self
+                    .options
+                    .queries
+                    .iter()
+                    .map(Query::command)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                reason: "the unit refused every configured query".into(),
+            }));
+        }
+        if !self.unsupported.is_empty() {
+            let names: Vec<String> = self.unsupported.iter().map(Query::command).collect();
+            let mut status = Reading::new();
+            status.push(Field::new("unsupported_queries", names.join(" ")));
+            snapshot.sections.push((STATUS_SECTION.to_owned(), status));
         }
         Ok(snapshot)
     }
@@ -487,6 +535,63 @@ mod tests {
             reading.value("device_mode").and_then(|v| v.as_str()),
             Some("Battery")
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_query_is_skipped_and_the_rest_is_published() {
+        // The fake unit NAKs QPIGS2 (non-MAX firmware), as most real units do.
+        let (host, dev) = tokio::io::duplex(4096);
+        let unit = fake_unit(dev, axpert);
+        let mut link = StreamLink::new(host);
+        let mut d = Pi30Driver::new(Pi30Options {
+            queries: vec![Query::Qpigs, Query::Qpigs2, Query::Qmod],
+            reply_timeout: Duration::from_millis(300),
+            ..Pi30Options::default()
+        });
+        for _ in 0..3 {
+            let snap = d.poll(&mut link).await.unwrap();
+            let names: Vec<&str> = snap.sections.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["QPIGS", "QMOD", STATUS_SECTION]);
+            let flat = snap.flatten();
+            assert_eq!(
+                flat.value("battery_voltage").and_then(|v| v.as_f64()),
+                Some(57.5)
+            );
+            assert_eq!(
+                flat.value("unsupported_queries").and_then(|v| v.as_str()),
+                Some("QPIGS2")
+            );
+        }
+        assert_eq!(d.unsupported_queries(), [Query::Qpigs2]);
+        // A reconnect (identify) tries it again, once.
+        d.identify(&mut link).await.unwrap();
+        assert!(d.unsupported_queries().is_empty());
+        d.poll(&mut link).await.unwrap();
+        drop(link);
+        let seen = unit.await.unwrap();
+        // QPIGS2 asked in the first poll, by identify's variant probe, and after identify.
+        assert_eq!(
+            seen.iter().filter(|c| *c == "QPIGS2").count(),
+            3,
+            "{seen:?}"
+        );
+        assert_eq!(seen.iter().filter(|c| *c == "QPIGS").count(), 4, "{seen:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_unit_that_refuses_every_query_gives_no_snapshot() {
+        let (host, dev) = tokio::io::duplex(4096);
+        let _unit = fake_unit(dev, axpert);
+        let mut link = StreamLink::new(host);
+        let mut d = Pi30Driver::new(Pi30Options {
+            queries: vec![Query::Qpigs2, Query::Qboot],
+            reply_timeout: Duration::from_millis(300),
+            ..Pi30Options::default()
+        });
+        for _ in 0..2 {
+            let err = d.poll(&mut link).await.unwrap_err();
+            assert!(matches!(err, DriverError::Refused { .. }), "{err}");
+        }
     }
 
     #[tokio::test(start_paused = true)]
