@@ -27,8 +27,16 @@ pub enum LinkError {
     /// The transport cannot be opened (no such device, not found, ambiguous). Retried with backoff.
     #[error("{0}")]
     Unavailable(String),
+    /// The cause is in the message and not also a `source()`: an error chain printed whole
+    /// (`{:#}`) would show it twice.
     #[error("I/O error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
+}
+
+impl From<io::Error> for LinkError {
+    fn from(e: io::Error) -> Self {
+        LinkError::Io(e)
+    }
 }
 
 impl LinkError {

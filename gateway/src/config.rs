@@ -62,12 +62,8 @@ use toml::Spanned;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot read {path}: {cause}")]
+    Read { path: String, cause: std::io::Error },
     /// `file:line: message`
     #[error("{file}:{line}: {message}")]
     At {
@@ -238,6 +234,38 @@ fn line_of(text: &str, span: Range<usize>) -> usize {
         + 1
 }
 
+/// Keys whose values are secrets: never echoed in an error message or a log line.
+const SECRET_KEYS: &[&str] = &["password"];
+
+/// The secret key whose value is at byte `pos` of `text`, if any: a secret key before `pos` on
+/// the same line (errors point at the value).
+fn secret_key_at(text: &str, pos: usize) -> Option<&'static str> {
+    let before = text.get(..pos.min(text.len()))?;
+    let line = before.rsplit('\n').next().unwrap_or(before);
+    SECRET_KEYS.iter().copied().find(|key| line.contains(key))
+}
+
+/// A secret from the config (a password): usable, but never shown by `Debug`, so that no log
+/// line or error message that prints a config can leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
@@ -248,11 +276,39 @@ fn valid_name(name: &str) -> bool {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
+        let file = path.display().to_string();
+        let read_error = |cause| ConfigError::Read {
+            path: file.clone(),
+            cause,
+        };
+        if path.is_dir() {
+            return Err(read_error(std::io::Error::other(
+                "it is a directory, not a config file",
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(read_error)?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            // Say where: the line and column of the first byte that is not UTF-8.
+            let bytes = e.as_bytes();
+            let valid = e.utf8_error().valid_up_to();
+            let before = bytes.get(..valid).unwrap_or_default();
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let column = valid
+                - before
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1)
+                + 1;
+            ConfigError::At {
+                file: file.clone(),
+                line,
+                message: format!(
+                    "column {column}: byte 0x{:02X} is not UTF-8 text (save the file as UTF-8)",
+                    bytes.get(valid).copied().unwrap_or_default()
+                ),
+            }
         })?;
-        Config::parse(&text, &path.display().to_string())
+        Config::parse(&text, &file)
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
@@ -262,11 +318,20 @@ impl Config {
             message,
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(1, |s| line_of(text, s));
+            let line = e.span().map_or(1, |s| line_of(text, s.clone()));
+            let message = match e.span().and_then(|s| secret_key_at(text, s.start)) {
+                // The parser's message quotes the value ("invalid type: integer `987654321`"):
+                // a secret is never printed, so say what is wrong without it.
+                Some(key) => format!(
+                    "{key}: invalid value (not shown: it is a secret); write it as a quoted \
+                     string, e.g. {key} = \"...\""
+                ),
+                None => e.message().trim().to_owned(),
+            };
             ConfigError::At {
                 file: file.to_owned(),
                 line,
-                message: e.message().trim().to_owned(),
+                message,
             }
         })?;
         if raw.http.is_some() {
@@ -697,7 +762,7 @@ pub struct MqttConfig {
     pub retain: bool,
     pub keep_alive: Duration,
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// TLS to the broker (absent: plain TCP).
     pub tls: Option<crate::mqtt::tls::TlsFiles>,
     /// The pi30 device whose data also goes to the seeds' `power/axpert` topics.
@@ -799,7 +864,7 @@ fn parse_mqtt(
         }
         (u, p) => (
             u.as_ref().map(|u| u.get_ref().clone()),
-            p.as_ref().map(|p| p.get_ref().clone()),
+            p.as_ref().map(|p| Secret::new(p.get_ref().as_str())),
         ),
     };
     // Checked at load time so that a wrong path is a config error with its line, not a gateway
@@ -1020,6 +1085,67 @@ mod mqtt_config_tests {
         let m = c.mqtt.unwrap();
         assert!(m.writes);
         assert_eq!(m.allow["inverter"], ["output_source_priority"]);
+    }
+
+    #[test]
+    fn a_secret_is_never_echoed() {
+        for value in [
+            "987654321",
+            "true",
+            "[\"hunter2-x\"]",
+            "{ a = \"hunter2-x\" }",
+        ] {
+            let text =
+                format!("{DEV}[mqtt]\nhost = \"broker\"\nusername = \"u\"\npassword = {value}\n");
+            let err = Config::parse(&text, "t").unwrap_err().to_string();
+            assert!(err.starts_with("t:13: password"), "{err}");
+            assert!(err.contains("not shown"), "{err}");
+            for secret in ["987654321", "hunter2"] {
+                assert!(!err.contains(secret), "{err}");
+            }
+        }
+        let c = Config::parse(
+            &format!("{DEV}[mqtt]\nhost = \"b\"\nusername = \"u\"\npassword = \"hunter2-y\"\n"),
+            "t",
+        )
+        .unwrap();
+        let m = c.mqtt.as_ref().unwrap();
+        assert_eq!(m.password.as_ref().map(Secret::expose), Some("hunter2-y"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}
+
+#[cfg(test)]
+mod load_tests {
+    use super::*;
+
+    fn load_error(path: &Path) -> String {
+        let err = Config::load(path).unwrap_err();
+        // What `sungate` prints: the whole chain.
+        format!("{:#}", anyhow::Error::from(err))
+    }
+
+    #[test]
+    fn unreadable_files_say_why_once() {
+        let dir = std::env::temp_dir().join(format!("sungate-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = load_error(&dir);
+        assert!(
+            err.ends_with("it is a directory, not a config file"),
+            "{err}"
+        );
+        let missing = dir.join("missing.toml");
+        let err = load_error(&missing);
+        assert_eq!(err.matches("No such file").count(), 1, "{err}");
+        let latin1 = dir.join("latin1.toml");
+        std::fs::write(&latin1, b"[gateway]\nname = \"caf\xe9\"\n").unwrap();
+        let err = load_error(&latin1);
+        assert!(
+            err.contains("latin1.toml:2: column 12: byte 0xE9 is not UTF-8"),
+            "{err}"
+        );
+        assert_eq!(err.matches("not UTF-8").count(), 1, "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

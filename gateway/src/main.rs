@@ -99,6 +99,9 @@ enum Command {
         /// Address of the simulator's control API.
         #[arg(long, default_value = "127.0.0.1:8900")]
         control: std::net::SocketAddr,
+        /// Allow --control on a non-loopback address (the API has no authentication).
+        #[arg(long)]
+        allow_remote_control: bool,
     },
     /// Decode protocol bytes offline (no device needed).
     #[command(subcommand)]
@@ -220,7 +223,13 @@ fn run(cli: Cli) -> Result<()> {
             pty_dir,
             seconds,
             control,
-        } => runtime()?.block_on(cli::run::demo(&pty_dir, seconds, control)),
+            allow_remote_control,
+        } => runtime()?.block_on(cli::run::demo(
+            &pty_dir,
+            seconds,
+            control,
+            allow_remote_control,
+        )),
     }
 }
 

@@ -704,12 +704,7 @@ async fn a_retained_command_is_refused_at_every_start() {
 async fn a_query_the_unit_refuses_is_skipped_and_the_rest_is_published() {
     let mut s = site("nakq", BrokerOptions::default(), "").await;
     let queries = r#""QPIGS", "QMOD", "QPIRI", "QPIWS", "QPIGS2""#;
-    let gw = GatewayProcess::start(
-        &s.dir,
-        &s.sim,
-        &gateway_config(&s.broker, queries, ""),
-        "a",
-    );
+    let gw = GatewayProcess::start(&s.dir, &s.sim, &gateway_config(&s.broker, queries, ""), "a");
     for _ in 0..4 {
         let state = s.rx.wait_json("sungate/inverter/state", 20).await;
         assert!(state["battery_voltage"].as_f64().is_some(), "{state}");

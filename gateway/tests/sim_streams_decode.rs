@@ -19,6 +19,7 @@ async fn start(tag: &str) -> Simulator {
     let options = StartOptions {
         pty_dir: dir.clone(),
         control: None,
+        allow_remote_control: false,
         seed: 3,
         speed: 1.0,
     };

@@ -32,6 +32,10 @@ struct Cli {
     /// Address of the HTTP control API (loopback; see the README for the endpoints).
     #[arg(long)]
     control: Option<SocketAddr>,
+    /// Allow --control on a non-loopback address. The API has no authentication: anyone who
+    /// reaches it can unplug, fault and reconfigure the simulated devices.
+    #[arg(long)]
+    allow_remote_control: bool,
     /// Seed for every random stream; same seed, same inputs -> same bytes.
     #[arg(long)]
     seed: Option<u64>,
@@ -68,6 +72,7 @@ fn run(cli: Cli) -> Result<()> {
     let options = StartOptions {
         pty_dir: cli.pty_dir,
         control: cli.control,
+        allow_remote_control: cli.allow_remote_control,
         seed: cli.seed.or(config.seed).unwrap_or(1),
         speed: cli.speed.or(config.speed).unwrap_or(1.0),
     };

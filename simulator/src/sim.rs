@@ -18,26 +18,27 @@ const TICK: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Error)]
 pub enum StartError {
-    #[error("cannot create the PTY directory {path}: {source}")]
-    PtyDir {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot listen on {addr} for {device}/{interface}: {source}")]
+    #[error("cannot create the PTY directory {path}: {cause}")]
+    PtyDir { path: String, cause: std::io::Error },
+    #[error("cannot listen on {addr} for {device}/{interface}: {cause}")]
     Listen {
         addr: SocketAddr,
         device: String,
         interface: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("cannot start the control API on {addr}: {source}")]
+    #[error("cannot start the control API on {addr}: {cause}")]
     Control {
         addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
+    #[error(
+        "the control API would listen on {0}, beyond this machine: it has no authentication \
+         and can unplug, fault and reconfigure every simulated device. Use a loopback address \
+         (127.0.0.1:PORT), or pass --allow-remote-control if every host that can reach it is \
+         trusted"
+    )]
+    ControlNotLoopback(SocketAddr),
     #[error("invalid speed {0}: must be within (0, 10000]")]
     Speed(f64),
     #[error("the PTY {0} did not appear (see the log for the reason)")]
@@ -49,6 +50,8 @@ pub enum StartError {
 pub struct StartOptions {
     pub pty_dir: PathBuf,
     pub control: Option<SocketAddr>,
+    /// Let the control API listen on a non-loopback address (it has no authentication).
+    pub allow_remote_control: bool,
     pub seed: u64,
     pub speed: f64,
 }
@@ -71,9 +74,17 @@ impl Simulator {
         if !(speed > 0.0 && speed <= 10_000.0) {
             return Err(StartError::Speed(speed));
         }
+        if let Some(addr) = options.control {
+            if !addr.ip().is_loopback() {
+                if !options.allow_remote_control {
+                    return Err(StartError::ControlNotLoopback(addr));
+                }
+                tracing::warn!(%addr, "the control API listens beyond loopback, without authentication: anyone who can reach it can unplug and fault the simulated devices");
+            }
+        }
         std::fs::create_dir_all(&options.pty_dir).map_err(|source| StartError::PtyDir {
             path: options.pty_dir.display().to_string(),
-            source,
+            cause: source,
         })?;
         let mut tasks = JoinSet::new();
         let mut devices = Vec::with_capacity(config.devices.len());
@@ -95,7 +106,7 @@ impl Simulator {
                                 addr,
                                 device: dc.name.clone(),
                                 interface: ic.name.clone(),
-                                source,
+                                cause: source,
                             }
                         })?;
                         let bound = listener.local_addr().unwrap_or(addr);
@@ -126,7 +137,10 @@ impl Simulator {
             Some(addr) => {
                 let listener = tokio::net::TcpListener::bind(addr)
                     .await
-                    .map_err(|source| StartError::Control { addr, source })?;
+                    .map_err(|source| StartError::Control {
+                        addr,
+                        cause: source,
+                    })?;
                 let bound = listener.local_addr().unwrap_or(addr);
                 tasks.spawn(crate::control::serve(listener, devices.clone(), speed));
                 Some(bound)
@@ -210,5 +224,37 @@ async fn run_clock(devices: Vec<Device>, speed: f64) {
         for d in &devices {
             d.tick(dt);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    fn options(control: &str, allow_remote_control: bool) -> StartOptions {
+        StartOptions {
+            pty_dir: std::env::temp_dir().join(format!("sungate-sim-bind-{}", std::process::id())),
+            control: Some(control.parse().unwrap()),
+            allow_remote_control,
+            seed: 1,
+            speed: 1.0,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_control_api_stays_on_loopback_unless_allowed() {
+        let config = SimConfig::default();
+        match Simulator::start(&config, options("0.0.0.0:0", false)).await {
+            Err(e @ StartError::ControlNotLoopback(_)) => {
+                assert!(e.to_string().contains("--allow-remote-control"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let sim = Simulator::start(&config, options("127.0.0.1:0", false))
+            .await
+            .unwrap();
+        assert!(sim.control_addr.unwrap().ip().is_loopback());
+        sim.shutdown().await;
     }
 }

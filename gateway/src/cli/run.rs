@@ -174,6 +174,7 @@ pub async fn demo(
     pty_dir: &Path,
     seconds: Option<u64>,
     control: std::net::SocketAddr,
+    allow_remote_control: bool,
 ) -> Result<()> {
     use sungate_sim::config::SimConfig;
     use sungate_sim::sim::{Simulator, StartOptions};
@@ -181,6 +182,7 @@ pub async fn demo(
     let options = StartOptions {
         pty_dir: pty_dir.to_path_buf(),
         control: Some(control),
+        allow_remote_control,
         seed: 1,
         speed: 1.0,
     };

@@ -79,7 +79,7 @@ fn options(cfg: &MqttConfig) -> Result<MqttOptions, tls::TlsError> {
     // Outgoing: discovery configs with a device block are well below 64 KiB.
     o.set_max_packet_size(MQTT_MAX_REMAINING_LENGTH, 64 * 1024);
     if let (Some(user), Some(pass)) = (&cfg.username, &cfg.password) {
-        o.set_credentials(user.clone(), pass.clone());
+        o.set_credentials(user.clone(), pass.expose());
     } else if let Some(user) = &cfg.username {
         o.set_credentials(user.clone(), "");
     }

@@ -20,11 +20,8 @@ pub struct TlsFiles {
 
 #[derive(Debug, Error)]
 pub enum TlsError {
-    #[error("{path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: {cause}")]
+    Read { path: String, cause: std::io::Error },
     #[error("{path}: no {what} in PEM format found")]
     Empty { path: String, what: &'static str },
     #[error("{path}: {reason}")]
@@ -38,7 +35,7 @@ fn show(path: &Path) -> String {
 fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = std::fs::read(path).map_err(|source| TlsError::Read {
         path: show(path),
-        source,
+        cause: source,
     })?;
     let certs = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
@@ -58,7 +55,7 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = std::fs::read(path).map_err(|source| TlsError::Read {
         path: show(path),
-        source,
+        cause: source,
     })?;
     rustls_pemfile::private_key(&mut pem.as_slice())
         .map_err(|e| TlsError::Rejected {

@@ -18,6 +18,7 @@ pub async fn simulator(toml: &str, tag: &str, speed: f64) -> Simulator {
     let options = StartOptions {
         pty_dir: dir,
         control: None,
+        allow_remote_control: false,
         seed: 11,
         speed,
     };

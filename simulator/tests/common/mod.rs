@@ -32,6 +32,7 @@ pub async fn start(toml: &str, tag: &str, speed: f64) -> Simulator {
     let options = StartOptions {
         pty_dir: fresh_dir(tag),
         control: Some("127.0.0.1:0".parse().unwrap()),
+        allow_remote_control: false,
         seed: 7,
         speed,
     };
