@@ -70,7 +70,8 @@ pub enum Command {
     /// VE.Direct: read a register (the value comes back in [`Outcome::data`]).
     HexGet { id: u16 },
     /// VE.Direct: write raw little-endian value bytes, including "not available" patterns; the
-    /// device's echo comes back in [`Outcome::data`].
+    /// device's echo comes back in [`Outcome::data`]. Only writable registers of the table, with
+    /// values in their range, are sent.
     HexSet { id: u16, value: Vec<u8> },
 }
 

@@ -316,7 +316,7 @@ impl Bridge {
             return;
         };
         let bytes = match value {
-            Some(v) => match spec.encode(v) {
+            Some(v) => match spec.encode_setting(v) {
                 Ok(b) => b,
                 Err(err) => {
                     tracing::warn!(bridge = %self.config.name, %target, value = v, %err, "value out of the register's range: sending not available");

@@ -60,6 +60,8 @@ use sungate_drivers::pi30::commands::Query;
 use thiserror::Error;
 use toml::Spanned;
 
+use crate::setting::NotSettable;
+
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {cause}")]
@@ -737,7 +739,7 @@ struct RawMqtt {
     #[serde(default)]
     writes: Option<bool>,
     #[serde(default)]
-    allow: Option<Spanned<HashMap<String, Vec<String>>>>,
+    allow: Option<Spanned<HashMap<String, Vec<Spanned<String>>>>>,
     #[serde(default)]
     command_burst: Option<Spanned<u32>>,
     #[serde(default)]
@@ -977,14 +979,26 @@ fn parse_mqtt(
                 ));
             };
             for s in settings {
-                if !crate::setting::is_known(d.driver, s) {
-                    return Err(at(
-                        a.span(),
-                        format!("mqtt allow: {device:?} has no setting {s:?}"),
-                    ));
-                }
+                // Refused here, not only when a command arrives: a read-only register in the
+                // list is a mistake in the config.
+                let message = match crate::setting::check_settable(d.driver, s.get_ref()) {
+                    Ok(()) => continue,
+                    Err(NotSettable::Unknown(_)) => {
+                        format!("mqtt allow: {device:?} has no setting {:?}", s.get_ref())
+                    }
+                    Err(NotSettable::Refused(reason)) => {
+                        format!(
+                            "mqtt allow: {device:?} cannot set {:?}: {reason}",
+                            s.get_ref()
+                        )
+                    }
+                };
+                return Err(at(s.span(), message));
             }
-            allow.insert(device.clone(), settings.clone());
+            allow.insert(
+                device.clone(),
+                settings.iter().map(|s| s.get_ref().clone()).collect(),
+            );
         }
     }
     let command_burst = match &m.command_burst {
@@ -1064,7 +1078,8 @@ mod mqtt_config_tests {
                 "needs \"QPGS0\" in the queries",
             ),
             ("hots = \"x\"\n", 12, "hots"),
-            ("[mqtt.allow]\ninverter = [\"volume\"]\n", 12, "no setting"),
+            // the line of the entry, not of the table header
+            ("[mqtt.allow]\ninverter = [\"volume\"]\n", 13, "no setting"),
             (
                 "[mqtt.allow]\nshunt = [\"output_source_priority\"]\n",
                 12,
@@ -1085,6 +1100,49 @@ mod mqtt_config_tests {
         let m = c.mqtt.unwrap();
         assert!(m.writes);
         assert_eq!(m.allow["inverter"], ["output_source_priority"]);
+    }
+
+    const MPPT: &str = "[[port]]\nname = \"p\"\nserial = \"/dev/x\"\n[[device]]\nname = \"mppt\"\ndriver = \"vedirect\"\nport = \"p\"\n[mqtt]\nhost = \"broker\"\nwrites = true\n[mqtt.allow]\n";
+
+    #[test]
+    fn mqtt_allow_refuses_read_only_vedirect_registers_at_their_line() {
+        for (entry, line, needle) in [
+            (
+                "mppt = [\"panel_power\"]\n",
+                12,
+                "mqtt allow: \"mppt\" cannot set \"panel_power\": panel_power (0xEDBC) is read-only",
+            ),
+            (
+                "mppt = [\n  \"absorption_voltage\",\n  \"0xEDBB\",\n]\n",
+                14,
+                "panel_voltage (0xEDBB) is read-only",
+            ),
+            (
+                "mppt = [\"restore_defaults\"]\n",
+                12,
+                "restore_defaults (0x0004) is a write-only command",
+            ),
+            (
+                "mppt = [\"moonlight\"]\n",
+                12,
+                "has no setting \"moonlight\"",
+            ),
+        ] {
+            let err = Config::parse(&format!("{MPPT}{entry}"), "t")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{entry}: {err}");
+            assert!(err.starts_with(&format!("t:{line}:")), "{entry}: {err}");
+        }
+        let c = Config::parse(
+            &format!("{MPPT}mppt = [\"absorption_voltage\", \"0x2003\"]\n"),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            c.mqtt.unwrap().allow["mppt"],
+            ["absorption_voltage", "0x2003"]
+        );
     }
 
     #[test]

@@ -2,16 +2,35 @@
 //! MQTT allow-list): one check for all of them, run before anything is sent to a device.
 
 use sungate_drivers::pi30::commands::{parse_setter, setter_names};
-use sungate_drivers::vedirect::registers;
+use sungate_drivers::vedirect::registers::{self, Register};
 
 use crate::config::DriverKind;
 
-/// Whether `name` is a setting of this kind of device (a PI30 setter, a VE.Direct register
-/// name or id).
-pub fn is_known(driver: DriverKind, name: &str) -> bool {
+/// Why a name cannot be set on a kind of device.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotSettable {
+    /// Not a setting of this kind of device at all.
+    #[error("no setting {0:?}")]
+    Unknown(String),
+    /// Known, but never written: a read-only VE.Direct register, a write-only command, text.
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn vedirect_register(name: &str) -> Result<&'static Register, NotSettable> {
+    registers::find(name).ok_or_else(|| NotSettable::Unknown(name.to_owned()))
+}
+
+/// Whether `name` can be set on this kind of device: a PI30 setter, or a VE.Direct register
+/// (name or id) that is a writable numeric setting ("panel_power (0xEDBC) is read-only" when
+/// not). What `[mqtt.allow]` may list.
+pub fn check_settable(driver: DriverKind, name: &str) -> Result<(), NotSettable> {
     match driver {
-        DriverKind::Pi30 => setter_names().contains(&name),
-        DriverKind::Vedirect => registers::find(name).is_some(),
+        DriverKind::Pi30 if setter_names().contains(&name) => Ok(()),
+        DriverKind::Pi30 => Err(NotSettable::Unknown(name.to_owned())),
+        DriverKind::Vedirect => vedirect_register(name)?
+            .check_settable()
+            .map_err(|e| NotSettable::Refused(e.to_string())),
     }
 }
 
@@ -22,16 +41,20 @@ pub fn validate(driver: DriverKind, name: &str, value: &str) -> Result<(), Strin
             .map(|_| ())
             .map_err(|e| e.to_string()),
         DriverKind::Vedirect => {
-            let reg = registers::find(name).ok_or_else(|| {
+            let reg = vedirect_register(name).map_err(|_| {
                 format!(
                     "unknown VE.Direct register {name:?} (a register name or an id like 0xEDEC)"
                 )
             })?;
+            // Read-only first: whatever the value, nothing may be written there.
+            reg.check_settable().map_err(|e| e.to_string())?;
             let number: f64 = value
                 .trim()
                 .parse()
                 .map_err(|_| format!("{value:?} is not a number"))?;
-            reg.encode(number).map(|_| ()).map_err(|e| e.to_string())
+            reg.encode_setting(number)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
     }
 }
@@ -46,8 +69,68 @@ mod tests {
         assert!(validate(DriverKind::Pi30, "output_source_priority", "moon_first").is_err());
         assert!(validate(DriverKind::Pi30, "battery_bulk_charge_voltage", "99.0").is_err());
         assert!(validate(DriverKind::Vedirect, "0xEDF0", "10.0").is_ok());
-        assert!(validate(DriverKind::Vedirect, "battery_temperature", "warm").is_err());
-        assert!(is_known(DriverKind::Vedirect, "0x2003"));
-        assert!(!is_known(DriverKind::Pi30, "volume"));
+        assert!(validate(DriverKind::Vedirect, "float_voltage", "warm").is_err());
+        assert!(check_settable(DriverKind::Vedirect, "0x2003").is_ok());
+        assert_eq!(
+            check_settable(DriverKind::Pi30, "volume"),
+            Err(NotSettable::Unknown("volume".into()))
+        );
+        assert!(check_settable(DriverKind::Pi30, "output_source_priority").is_ok());
+    }
+
+    #[test]
+    fn read_only_vedirect_registers_are_refused_by_name_and_by_id() {
+        for name in ["panel_power", "0xEDBC", "0xedbc"] {
+            assert_eq!(
+                validate(DriverKind::Vedirect, name, "5"),
+                Err("panel_power (0xEDBC) is read-only".into()),
+                "{name}"
+            );
+            assert_eq!(
+                check_settable(DriverKind::Vedirect, name),
+                Err(NotSettable::Refused(
+                    "panel_power (0xEDBC) is read-only".into()
+                )),
+                "{name}"
+            );
+        }
+        // whatever the value
+        let err = validate(DriverKind::Vedirect, "battery_temperature", "warm").unwrap_err();
+        assert!(err.contains("read-only"), "{err}");
+        let err = validate(DriverKind::Vedirect, "clear_history", "1").unwrap_err();
+        assert!(err.contains("write-only command"), "{err}");
+        assert!(matches!(
+            check_settable(DriverKind::Vedirect, "model_name"),
+            Err(NotSettable::Refused(_))
+        ));
+        assert_eq!(
+            check_settable(DriverKind::Vedirect, "moonlight"),
+            Err(NotSettable::Unknown("moonlight".into()))
+        );
+    }
+
+    #[test]
+    fn writable_vedirect_settings_are_range_checked() {
+        assert_eq!(
+            validate(DriverKind::Vedirect, "absorption_voltage", "14.4"),
+            Ok(())
+        );
+        assert_eq!(validate(DriverKind::Vedirect, "0x1000", "9999"), Ok(()));
+        assert_eq!(
+            validate(DriverKind::Vedirect, "battery_voltage_sense", "13.18"),
+            Ok(())
+        );
+        assert_eq!(
+            validate(DriverKind::Vedirect, "absorption_voltage", "99"),
+            Err("absorption_voltage: 99 V is outside 8..=69.6 V".into())
+        );
+        assert_eq!(
+            validate(DriverKind::Vedirect, "battery_capacity", "10000"),
+            Err("battery_capacity: 10000 Ah is outside 1..=9999 Ah".into())
+        );
+        assert_eq!(
+            validate(DriverKind::Vedirect, "peukert_coefficient", "1.6"),
+            Err("peukert_coefficient: 1.6 is outside 1..=1.5".into())
+        );
     }
 }

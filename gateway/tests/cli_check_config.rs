@@ -30,6 +30,11 @@ fn broken_configs_name_file_line_and_problem() {
             9,
             "uses port \"inverter-serial\", which is not defined (ports: inverter-usb)",
         ),
+        (
+            "broken/read-only-allow.toml",
+            17,
+            "mqtt allow: \"mppt\" cannot set \"panel_power\": panel_power (0xEDBC) is read-only",
+        ),
     ] {
         let (code, _, err) = check(file);
         assert_eq!(code, Some(1), "{file}: {err}");

@@ -362,3 +362,68 @@ async fn sungate_set_changes_the_setting_and_refuses_bad_values_before_writing()
     );
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sungate_set_refuses_a_read_only_vedirect_register_before_writing() {
+    let sim = simulator("", "set-ro", 1.0).await;
+    let port = sim.pty_dir.join("mppt").display().to_string();
+    let device = sim.device("mppt").unwrap().clone();
+    // Seconds since the simulated MPPT last received a valid HEX frame (null: never).
+    let last_hex =
+        |d: &sungate_sim::device::Device| d.describe()["state"]["link"]["last_hex_s_ago"].clone();
+    let set = |name: &str, value: &str| {
+        let port = port.clone();
+        let (name, value) = (name.to_owned(), value.to_owned());
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_sungate"))
+                .args([
+                    "set",
+                    "--port",
+                    &port,
+                    "--protocol",
+                    "vedirect",
+                    &name,
+                    &value,
+                ])
+                .output()
+                .unwrap()
+        })
+    };
+
+    // Issue 11 finding 4: this used to go out as `:8BCED00...` and only the device refused it.
+    for name in ["panel_power", "0xEDBC"] {
+        let out = set(name, "5").await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains("refused before sending")
+                && stderr.contains("panel_power (0xEDBC) is read-only"),
+            "{name}: {stderr}"
+        );
+    }
+    assert_eq!(
+        last_hex(&device),
+        serde_json::Value::Null,
+        "a HEX frame reached the MPPT"
+    );
+
+    // A writable setting still goes through, and the simulator sees it (so the check above can
+    // tell "nothing sent" from "not noticed").
+    let out = set("float_voltage", "13.5").await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(result["sent"], ":8F6ED0046051F", "{result}");
+    let state = device.describe();
+    assert_eq!(
+        state["state"]["settings"]["float_voltage_v"],
+        json!(13.5),
+        "{state}"
+    );
+    assert!(last_hex(&device).is_number(), "{state}");
+    sim.shutdown().await;
+}

@@ -261,6 +261,17 @@ impl Driver for VeDirectDriver {
                 });
             }
             Command::HexSet { id, value } => {
+                // Raw bytes (the bridge's 0x2002/0x2003, "not available" included) get the same
+                // access and range check as a named setting, so nothing read-only, no command
+                // and no register outside the table goes out.
+                let register = registers::lookup(*id).ok_or_else(|| {
+                    DriverError::Invalid(format!(
+                        "register 0x{id:04X} is not in the register table; not writing it"
+                    ))
+                })?;
+                register
+                    .check_raw_setting(value)
+                    .map_err(|e| DriverError::Invalid(e.to_string()))?;
                 let echoed = self.set_register(io, *id, value).await?;
                 if &echoed != value {
                     return Err(DriverError::NotVerified {
@@ -279,13 +290,18 @@ impl Driver for VeDirectDriver {
         };
         let register = registers::find(name)
             .ok_or_else(|| DriverError::Invalid(format!("unknown register {name:?}")))?;
+        // Checked here too, not only by the callers: a direct driver call must not write a
+        // read-only register or an out-of-range value either.
+        register
+            .check_settable()
+            .map_err(|e| DriverError::Invalid(e.to_string()))?;
         let number: f64 = value
             .trim()
             .parse()
             .map_err(|_| DriverError::Invalid(format!("{name}: {value:?} is not a number")))?;
         let bytes = register
-            .encode(number)
-            .map_err(|e| DriverError::Invalid(format!("{name}: {e}")))?;
+            .encode_setting(number)
+            .map_err(|e| DriverError::Invalid(e.to_string()))?;
         let echoed = self.set_register(io, register.id, &bytes).await?;
         if echoed != bytes {
             return Err(DriverError::NotVerified {
@@ -418,6 +434,122 @@ mod tests {
             sent,
             vec![b":80320002E09F3\n".to_vec(), b":80320002E09F3\n".to_vec()]
         );
+    }
+
+    /// Run `cmd` against a device that records every byte it receives and echoes set frames.
+    async fn execute_and_capture(cmd: Command) -> (Result<Outcome, DriverError>, Vec<u8>) {
+        let (host, mut dev) = tokio::io::duplex(8192);
+        let device = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 64];
+            loop {
+                match tokio::time::timeout(Duration::from_secs(5), dev.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => {
+                        got.extend_from_slice(&buf[..n]);
+                        // echo the set request: the device accepted it
+                        let _ = dev.write_all(&buf[..n]).await;
+                    }
+                    _ => return got,
+                }
+            }
+        });
+        let mut link = StreamLink::new(host);
+        let result = VeDirectDriver::default().execute(&mut link, &cmd).await;
+        drop(link);
+        (result, device.await.unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn read_only_registers_are_refused_before_anything_is_written() {
+        for cmd in [
+            Command::Set {
+                name: "panel_power".into(),
+                value: "5".into(),
+            },
+            Command::Set {
+                name: "0xEDBC".into(),
+                value: "5".into(),
+            },
+            Command::HexSet {
+                id: 0xEDBC,
+                value: vec![0xF4, 0x01, 0x00, 0x00],
+            },
+        ] {
+            let (result, wire) = execute_and_capture(cmd.clone()).await;
+            let err = result.unwrap_err();
+            assert!(
+                matches!(&err, DriverError::Invalid(m) if m == "panel_power (0xEDBC) is read-only"),
+                "{cmd}: {err}"
+            );
+            assert!(wire.is_empty(), "{cmd}: sent {wire:?}");
+        }
+        for (cmd, needle) in [
+            (
+                Command::Set {
+                    name: "absorption_voltage".into(),
+                    value: "99".into(),
+                },
+                "outside 8..=69.6 V",
+            ),
+            (
+                Command::Set {
+                    name: "restore_defaults".into(),
+                    value: "1".into(),
+                },
+                "write-only command",
+            ),
+            (
+                Command::HexSet {
+                    id: 0x1000,
+                    value: vec![0, 0],
+                },
+                "outside 1..=9999 Ah",
+            ),
+            (
+                Command::HexSet {
+                    id: 0x7777,
+                    value: vec![0],
+                },
+                "not in the register table",
+            ),
+        ] {
+            let (result, wire) = execute_and_capture(cmd.clone()).await;
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains(needle), "{cmd}: {err}");
+            assert!(wire.is_empty(), "{cmd}: sent {wire:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn settings_and_not_available_bytes_still_go_out() {
+        // vectors H45 (0x2003 not available) and H46 (0x2002 = 13.18 V), H13 (0xEDF0 = 10 A)
+        for (cmd, frame) in [
+            (
+                Command::HexSet {
+                    id: 0x2003,
+                    value: vec![0xFF, 0x7F],
+                },
+                &b":8032000FF7FAC\n"[..],
+            ),
+            (
+                Command::HexSet {
+                    id: 0x2002,
+                    value: vec![0x26, 0x05],
+                },
+                &b":8022000260500\n"[..],
+            ),
+            (
+                Command::Set {
+                    name: "battery_max_current".into(),
+                    value: "10.0".into(),
+                },
+                &b":8F0ED0064000C\n"[..],
+            ),
+        ] {
+            let (result, wire) = execute_and_capture(cmd.clone()).await;
+            assert!(result.is_ok(), "{cmd}: {result:?}");
+            assert_eq!(wire, frame, "{cmd}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -70,6 +70,25 @@ pub enum HexError {
     ReservedValue { id: u16, value: String },
     #[error("register {id:#06x} ({kind}) has no numeric encoding")]
     NotNumeric { id: u16, kind: &'static str },
+    /// A measurement, status or identification register: the device would answer a set with
+    /// flag 0x02 ("Attempting to write to a read only value"), so none is sent.
+    #[error("{name} ({id:#06X}) is read-only")]
+    ReadOnly { id: u16, name: &'static str },
+    /// A write-only command (restore defaults, zero current, ...): it triggers an action, it is
+    /// not a setting.
+    #[error("{name} ({id:#06X}) is a write-only command, not a setting")]
+    WriteOnlyCommand { id: u16, name: &'static str },
+    /// Outside the documented range of a setting (or the type's range where none is documented).
+    /// `unit` is empty or starts with a space (" V").
+    #[error("{name}: {value}{unit} is outside {min}..={max}{unit}")]
+    OutsideRange {
+        id: u16,
+        name: &'static str,
+        value: String,
+        min: String,
+        max: String,
+        unit: String,
+    },
 }
 
 /// The command/response nibble of a frame. Nibbles 1, 3 and 4 are shared by a request and a
@@ -400,7 +419,7 @@ impl HexFrame {
     }
 
     /// Set register `id` (flags 0) to `value` (already little-endian, see
-    /// [`Register::encode`](super::registers::Register::encode)).
+    /// [`Register::encode_setting`](super::registers::Register::encode_setting)).
     pub fn set(id: u16, value: &[u8]) -> Self {
         Self::register(
             HexCommand::Set,

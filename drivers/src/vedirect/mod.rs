@@ -8,8 +8,8 @@
 //!   record per device update).
 //! - [`fields`]: typed decoding of text records into a [`Reading`](crate::Reading).
 //! - [`hex`]: HEX frames ([`HexFrame`]) — decode, encode, builders, request/response views.
-//! - [`registers`]: the register table (ids, types, scales, "not available" values) and
-//!   little-endian value conversion.
+//! - [`registers`]: the register table (ids, types, scales, "not available" values, access and
+//!   setting ranges) and little-endian value conversion.
 //!
 //! Everything here is sans-IO: pure functions and small state machines over bytes.
 
@@ -24,5 +24,5 @@ pub use hex::{
     HexCommand, HexError, HexFlags, HexFrame, HexRequest, HexResponse, RegisterFrame,
     checksum_byte, decode_frame,
 };
-pub use registers::{Register, RegisterKind, lookup};
+pub use registers::{Access, Register, RegisterKind, lookup};
 pub use text::{RecordAssembler, TextBlock, TextEvent, TextParser, TextStats};

@@ -402,4 +402,29 @@ mod tests {
         assert!(validate(DriverKind::Pi30, "output_source_priority", "moon_first").is_err());
         assert!(validate(DriverKind::Pi30, "volume", "3").is_err());
     }
+
+    #[test]
+    fn a_read_only_register_is_refused_even_if_allow_listed() {
+        // check-config refuses such an allow-list; a command is still checked on its own.
+        let mut cfg = config(true);
+        cfg.allow.insert(
+            "mppt".into(),
+            vec!["panel_power".into(), "float_voltage".into()],
+        );
+        let run = |setting: &str, value: &str| {
+            check(
+                &cfg,
+                DriverKind::Vedirect,
+                "mppt",
+                setting,
+                Payload::Value(Ok(value)),
+            )
+            .map(str::to_owned)
+        };
+        assert_eq!(
+            run("panel_power", "5"),
+            Err("refused before sending: panel_power (0xEDBC) is read-only".into())
+        );
+        assert_eq!(run("float_voltage", "13.8"), Ok("13.8".into()));
+    }
 }

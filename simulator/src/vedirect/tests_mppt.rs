@@ -327,6 +327,40 @@ fn async_frames_follow_blocks_after_hex_traffic() {
 }
 
 #[test]
+fn the_shared_table_marks_writable_what_the_simulated_devices_let_you_write() {
+    use super::hexcmd::{HexTarget, RegWrite};
+    use sungate_drivers::vedirect::registers::Access;
+    let mut m = mppt();
+    run(&mut m, 3);
+    let mut bmv = super::BmvModel::new(super::BmvConfig::default(), 1);
+    run(&mut bmv, 3);
+    let mut accepted = 0;
+    for reg in registers::all() {
+        // Write back what the device holds: a valid value wherever writing is allowed.
+        let results = [
+            m.read_register(reg.id).map(|v| m.set_register(reg.id, &v)),
+            bmv.read_register(reg.id)
+                .map(|v| bmv.set_register(reg.id, &v)),
+        ];
+        for result in results.into_iter().flatten() {
+            match (reg.access, &result) {
+                (Access::ReadWrite, _) => {}
+                (_, RegWrite::Accepted(_)) => {
+                    panic!(
+                        "{} ({:#06x}) is writable on the simulator",
+                        reg.name, reg.id
+                    )
+                }
+                (Access::ReadOnly, RegWrite::ReadOnly(_) | RegWrite::Unknown) => {}
+                other => panic!("{} ({:#06x}): {other:?}", reg.name, reg.id),
+            }
+            accepted += usize::from(matches!(result, RegWrite::Accepted(_)));
+        }
+    }
+    assert!(accepted > 10, "{accepted}");
+}
+
+#[test]
 fn every_register_answer_decodes_with_the_shared_table() {
     let mut m = mppt();
     run(&mut m, 3);
