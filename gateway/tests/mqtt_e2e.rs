@@ -705,6 +705,14 @@ async fn a_query_the_unit_refuses_is_skipped_and_the_rest_is_published() {
     let mut s = site("nakq", BrokerOptions::default(), "").await;
     let queries = r#""QPIGS", "QMOD", "QPIRI", "QPIWS", "QPIGS2""#;
     let gw = GatewayProcess::start(&s.dir, &s.sim, &gateway_config(&s.broker, queries, ""), "a");
+    // The first polls go without QPIGS2 (refused, not yet taken as unsupported) ...
+    let first = s.rx.wait_json("sungate/inverter/state", 20).await;
+    assert!(first["battery_voltage"].as_f64().is_some(), "{first}");
+    s.rx.wait_for("sungate/inverter/state", 20, |p| {
+        p.contains("unsupported_queries")
+    })
+    .await;
+    // ... then it is reported and skipped, and every state has the rest.
     for _ in 0..4 {
         let state = s.rx.wait_json("sungate/inverter/state", 20).await;
         assert!(state["battery_voltage"].as_f64().is_some(), "{state}");

@@ -55,11 +55,19 @@ pub struct Pi30Driver {
     options: Pi30Options,
     variant: Variant,
     limits: UnitLimits,
-    /// Configured queries this unit refused (NAK, echo): skipped until the next identify (a
+    /// Configured queries this unit refuses (NAK, echo): skipped until the next identify (a
     /// reconnect, maybe to another unit), so that one query the firmware lacks does not cost the
     /// answers of all the others.
     unsupported: Vec<Query>,
+    /// Refusals in a row per query, counted only in polls where other queries answered (a unit
+    /// that refuses everything is not missing one query, it is in trouble).
+    refusals: Vec<(Query, u32)>,
 }
+
+/// A query refused in this many polls in a row, while others answered, is taken as one the
+/// firmware lacks. More than one, so that a single NAK of a busy unit does not switch a query
+/// off until the next reconnect.
+const UNSUPPORTED_AFTER: u32 = 2;
 
 /// The snapshot section that says which configured queries the unit refuses.
 pub const STATUS_SECTION: &str = "status";
@@ -71,6 +79,7 @@ impl Pi30Driver {
             options,
             limits: UnitLimits::default(),
             unsupported: Vec::new(),
+            refusals: Vec::new(),
         }
     }
 
@@ -141,6 +150,31 @@ impl Pi30Driver {
     }
 }
 
+impl Pi30Driver {
+    /// Count this poll's refusals (others answered); a query refused `UNSUPPORTED_AFTER` times
+    /// in a row is skipped from now on, said once.
+    fn count_refusals(&mut self, refused: &[Query]) {
+        self.refusals.retain(|(q, _)| refused.contains(q));
+        for &query in refused {
+            let count = match self.refusals.iter_mut().find(|(q, _)| *q == query) {
+                Some((_, n)) => {
+                    *n += 1;
+                    *n
+                }
+                None => {
+                    self.refusals.push((query, 1));
+                    1
+                }
+            };
+            if count >= UNSUPPORTED_AFTER {
+                tracing::warn!(query = %query, refusals = count, "the unit refuses this query while it answers the others: skipped until the next reconnect");
+                self.unsupported.push(query);
+                self.refusals.retain(|(q, _)| *q != query);
+            }
+        }
+    }
+}
+
 fn non_data(request: &str, reply: Reply) -> DriverError {
     match reply {
         Reply::Nak => DriverError::Refused {
@@ -183,6 +217,7 @@ impl Driver for Pi30Driver {
         // A (re)connect may be to another unit or firmware: every configured query gets another
         // chance.
         self.unsupported.clear();
+        self.refusals.clear();
         let qpi = self.query(io, Query::Qpi).await?;
         let protocol = qpi
             .value("protocol_id")
@@ -237,6 +272,7 @@ impl Driver for Pi30Driver {
 
     async fn poll(&mut self, io: &mut dyn Link) -> Result<Snapshot, DriverError> {
         let mut snapshot = Snapshot::default();
+        let mut refused = Vec::new();
         let mut last_refusal = None;
         for &query in &self.options.queries {
             if self.unsupported.contains(&query) {
@@ -244,18 +280,18 @@ impl Driver for Pi30Driver {
             }
             match self.query(io, query).await {
                 Ok(reading) => snapshot.sections.push((query.command(), reading)),
-                // A refusal is the firmware lacking the query (users copy query lists from
-                // forums): said once, then skipped; the other queries still answer.
+                // A refusal may be the firmware lacking the query (users copy query lists
+                // from forums): the other queries still answer.
                 Err(err @ DriverError::Refused { .. }) => {
-                    tracing::warn!(query = %query, %err, "the unit refuses this query: skipped until the next reconnect");
-                    self.unsupported.push(query);
+                    refused.push(query);
                     last_refusal = Some(err);
                 }
                 Err(err) => return Err(err),
             }
         }
         if snapshot.sections.is_empty() {
-            // Not one query answered: that is no reading at all.
+            // Not one query answered: that is no reading at all (and says nothing about which
+            // query the unit lacks).
             return Err(last_refusal.unwrap_or_else(|| DriverError::Refused {
                 request: self
                     .options
@@ -267,6 +303,7 @@ impl Driver for Pi30Driver {
                 reason: "the unit refused every configured query".into(),
             }));
         }
+        self.count_refusals(&refused);
         if !self.unsupported.is_empty() {
             let names: Vec<String> = self.unsupported.iter().map(Query::command).collect();
             let mut status = Reading::new();
@@ -548,6 +585,10 @@ mod tests {
             reply_timeout: Duration::from_millis(300),
             ..Pi30Options::default()
         });
+        // Refused once: that poll goes without it, nothing is decided yet.
+        let snap = d.poll(&mut link).await.unwrap();
+        let names: Vec<&str> = snap.sections.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["QPIGS", "QMOD"]);
         for _ in 0..3 {
             let snap = d.poll(&mut link).await.unwrap();
             let names: Vec<&str> = snap.sections.iter().map(|(n, _)| n.as_str()).collect();
@@ -569,13 +610,13 @@ mod tests {
         d.poll(&mut link).await.unwrap();
         drop(link);
         let seen = unit.await.unwrap();
-        // QPIGS2 asked in the first poll, by identify's variant probe, and after identify.
+        // QPIGS2 asked in the first two polls, by identify's variant probe, and after identify.
         assert_eq!(
             seen.iter().filter(|c| *c == "QPIGS2").count(),
-            3,
+            4,
             "{seen:?}"
         );
-        assert_eq!(seen.iter().filter(|c| *c == "QPIGS").count(), 4, "{seen:?}");
+        assert_eq!(seen.iter().filter(|c| *c == "QPIGS").count(), 5, "{seen:?}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -588,10 +629,13 @@ mod tests {
             reply_timeout: Duration::from_millis(300),
             ..Pi30Options::default()
         });
-        for _ in 0..2 {
+        for _ in 0..4 {
             let err = d.poll(&mut link).await.unwrap_err();
             assert!(matches!(err, DriverError::Refused { .. }), "{err}");
         }
+        // A unit that refuses everything (a NAK fault) is not missing one query: nothing is
+        // switched off, so it comes back as soon as it answers again.
+        assert!(d.unsupported_queries().is_empty());
     }
 
     #[tokio::test(start_paused = true)]
