@@ -11,5 +11,6 @@ pub mod pi30;
 pub mod reading;
 pub mod transport;
 pub mod vedirect;
+pub mod wire;
 
 pub use reading::{Field, Reading, Value};

@@ -1,16 +1,23 @@
 //! sungate: the gateway library behind the `sungate` binary.
 //!
-//! Today it holds the offline decoders used by `sungate decode`; the gateway core (config, port
-//! tasks, scheduling, sinks) grows here in later milestones.
+//! Dependencies go one way, top to bottom (no module imports one above it):
+//!
+//! ```text
+//! cli (binary)  ->  app (assembles a running gateway)
+//!                    -> sinks: mqtt (later http, history)  and  bridge
+//!                       -> core (port tasks, lock groups, router, opener, bus)
+//!                          -> config (one parser per section)  -> setting, types
+//!                             -> sungate-drivers (codecs, drivers, transports)
+//! ```
+//! `decode`, `hexdump` and `scan` are offline helpers of the command line.
 
+pub mod app;
 pub mod bridge;
-pub mod bus;
 pub mod config;
+pub mod core;
 pub mod decode;
 pub mod hexdump;
 pub mod mqtt;
-pub mod port;
-pub mod portspec;
-pub mod runtime;
 pub mod scan;
 pub mod setting;
+pub mod types;

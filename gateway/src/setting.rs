@@ -4,7 +4,7 @@
 use sungate_drivers::pi30::commands::{parse_setter, setter_names};
 use sungate_drivers::vedirect::registers::{self, Register};
 
-use crate::config::DriverKind;
+use crate::types::DriverKind;
 
 /// Why a name cannot be set on a kind of device.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,7 +7,7 @@ mod common;
 
 use common::simulator;
 use serde_json::{Value, json};
-use sungate::runtime::Gateway;
+use sungate::app::Gateway;
 use sungate_sim::device::Device;
 use tokio::time::Instant;
 
@@ -195,7 +195,7 @@ async fn bmv_unplugged_the_mppt_falls_back_and_the_bridge_resumes_by_itself() {
     // the bridge says why
     let mut saw_state = false;
     while let Ok(e) = rx.try_recv() {
-        if let sungate::bus::Event::Snapshot {
+        if let sungate::core::bus::Event::Snapshot {
             device, reading, ..
         } = e
         {
@@ -304,7 +304,7 @@ async fn one_bmv_feeds_two_mppts_and_a_refusing_one_is_reported_not_retried() {
     let end = Instant::now() + Duration::from_secs(7);
     let mut statuses = Vec::new();
     while let Ok(Ok(e)) = tokio::time::timeout_at(end, rx.recv()).await {
-        if let sungate::bus::Event::Snapshot {
+        if let sungate::core::bus::Event::Snapshot {
             device, reading, ..
         } = e
         {

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sungate::bus::{Bus, Event};
-use sungate::port::{DeviceSlot, Opener, PortTask};
+use sungate::core::bus::{Bus, Event};
+use sungate::core::port_task::{DeviceSlot, Opener, PortTask};
 use sungate_drivers::link::{Link, LinkError, StreamLink};
 use sungate_drivers::pi30::commands::Query;
 use sungate_drivers::pi30::driver::{Pi30Driver, Pi30Options};

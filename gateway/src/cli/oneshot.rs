@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value as Json, json};
-use sungate::config::DriverKind;
+use sungate::core::opener::open_spec;
 use sungate::decode::{JsonStyle, reading_json};
-use sungate::portspec;
+use sungate::types::DriverKind;
 use sungate_drivers::Reading;
 use sungate_drivers::driver::{Command, Driver};
 use sungate_drivers::pi30::commands::Query;
@@ -108,7 +108,7 @@ pub async fn query(
             .collect::<Result<Vec<_>>>()?,
         Protocol::Pi30 => Vec::new(),
     };
-    let mut link = portspec::open(port, baud.unwrap_or(default_baud(protocol)), timeout)
+    let mut link = open_spec(port, baud.unwrap_or(default_baud(protocol)), timeout)
         .await
         .map_err(|e| anyhow!(e))?;
     let mut results = Vec::new();
@@ -167,7 +167,7 @@ pub async fn set(
     // Validate before anything could be written: the same check as MQTT commands.
     sungate::setting::validate(driver_kind(protocol), name, value)
         .map_err(|e| anyhow!("refused before sending: {e}"))?;
-    let mut link = portspec::open(port, baud.unwrap_or(default_baud(protocol)), timeout)
+    let mut link = open_spec(port, baud.unwrap_or(default_baud(protocol)), timeout)
         .await
         .map_err(|e| anyhow!(e))?;
     let command = Command::Set {
@@ -233,7 +233,7 @@ pub async fn scan(probe: bool) -> Result<()> {
 
 /// Try PI30 at 2400 baud, then VE.Direct text at 19200.
 async fn probe_serial(path: &str) -> String {
-    if let Ok(mut link) = portspec::open(path, 2400, Duration::from_secs(1)).await {
+    if let Ok(mut link) = open_spec(path, 2400, Duration::from_secs(1)).await {
         let driver = Pi30Driver::new(Pi30Options {
             reply_timeout: Duration::from_millis(1500),
             ..Pi30Options::default()
@@ -247,7 +247,7 @@ async fn probe_serial(path: &str) -> String {
             );
         }
     }
-    if let Ok(mut link) = portspec::open(path, 19200, Duration::from_secs(1)).await {
+    if let Ok(mut link) = open_spec(path, 19200, Duration::from_secs(1)).await {
         let mut driver = VeDirectDriver::new(VeDirectOptions {
             record_timeout: Duration::from_secs(3),
             ..VeDirectOptions::default()

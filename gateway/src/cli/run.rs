@@ -5,9 +5,10 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use sungate::bus::Event;
+use sungate::app::{Gateway, load_config};
 use sungate::config::Config;
-use sungate::runtime::Gateway;
+use sungate::core::bus::Event;
+use sungate::types::Transport;
 use sungate_drivers::Value;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -85,7 +86,7 @@ pub fn compact_line(event: &Event) -> String {
 }
 
 pub fn check_config(file: &Path) -> Result<()> {
-    let config = Config::load(file)?;
+    let config = load_config(file)?;
     println!(
         "{}: ok ({} ports, {} devices)",
         file.display(),
@@ -122,7 +123,7 @@ pub async fn print_events(gateway: &Gateway, limit: Option<Duration>) -> Result<
 }
 
 pub async fn run(file: &Path) -> Result<()> {
-    run_config(Config::load(file)?).await
+    run_config(load_config(file)?).await
 }
 
 pub async fn run_config(config: Config) -> Result<()> {
@@ -141,22 +142,24 @@ pub async fn run_config(config: Config) -> Result<()> {
 /// The configuration `sungate bridge --bmv PORT --mppt PORT...` runs: written as TOML and
 /// checked like a file, so the command line gets exactly the same validation.
 pub fn bridge_config(bmv: &str, mppts: &[String], refresh: f64) -> Result<Config> {
-    // `serial = "/dev/x"` or `tcp = "host:port"`, quoted by the TOML library (paths may hold
-    // quotes or backslashes).
-    let port = |spec: &str| match spec.strip_prefix("tcp://") {
-        Some(addr) => format!("tcp = {}", toml::Value::String(addr.to_owned())),
-        None => format!("serial = {}", toml::Value::String(spec.to_owned())),
+    // The same port specs as every one-shot command, written as their config key
+    // (`serial = "/dev/x"`, `tcp = "host:port"`, `hid = "..."`) quoted by the TOML library
+    // (paths may hold quotes or backslashes).
+    let port = |spec: &str| -> Result<String> {
+        let transport = Transport::from_spec(spec, 0).map_err(anyhow::Error::msg)?;
+        let (key, value) = transport.key_value();
+        Ok(format!("{key} = {}", toml::Value::String(value.to_owned())))
     };
     let mut text = format!(
         "[[port]]\nname = \"bmv\"\n{}\n[[device]]\nname = \"bmv\"\ndriver = \"vedirect\"\nport = \"bmv\"\npoll_interval = 1.0\n",
-        port(bmv)
+        port(bmv)?
     );
     let mut targets = Vec::new();
     for (i, spec) in mppts.iter().enumerate() {
         let name = format!("mppt{}", i + 1);
         text.push_str(&format!(
             "[[port]]\nname = \"{name}\"\n{}\n[[device]]\nname = \"{name}\"\ndriver = \"vedirect\"\nport = \"{name}\"\npoll_interval = 5.0\n",
-            port(spec)
+            port(spec)?
         ));
         targets.push(format!("\"{name}\""));
     }

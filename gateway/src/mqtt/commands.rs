@@ -16,8 +16,9 @@ use sungate_drivers::driver::Command;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::config::{DriverKind, MqttConfig};
-use crate::runtime::Router;
+use crate::config::MqttConfig;
+use crate::core::router::Router;
+use crate::types::DriverKind;
 
 use super::qos;
 

@@ -2,9 +2,10 @@
 //!
 //! Three tasks, so that nothing here can slow the device polling down:
 //! - the **publisher** follows the bus (a broadcast: if it lags it skips events, the port tasks
-//!   never wait for it) and keeps the latest state, availability and identity of every configured
-//!   device. While the broker is away it only updates that memory (one entry per device, so it is
-//!   bounded) and publishes it all again on reconnect.
+//!   never wait for it). Its decisions are made by [`publisher::Publisher`], a state machine
+//!   that keeps the latest state, availability and identity of every configured device and
+//!   bridge (one entry each, so it is bounded) and says what to publish; this task only hands
+//!   its actions to the client with `try_publish`, never waiting for the broker.
 //! - the **event loop** polls rumqttc; polling again after an error is how rumqttc reconnects.
 //! - the **command** task validates and executes `<prefix>/<device>/set/<setting>` through the
 //!   [`Router`], i.e. in the device's port task, never in parallel with a poll.
@@ -12,33 +13,68 @@
 pub mod commands;
 pub mod compat;
 pub mod discovery;
+pub mod publisher;
 pub mod tls;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, LastWill, MqttOptions, Packet, QoS,
     TlsConfiguration, Transport,
 };
-use serde_json::Value as Json;
-use sungate_drivers::Reading;
-use sungate_drivers::driver::{DeviceInfo, FieldSpec, Snapshot};
+use sungate_drivers::driver::{DeviceInfo, FieldSpec};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 
-use crate::bus::Event;
-use crate::config::{DriverKind, MqttConfig};
-use crate::runtime::Router;
+use crate::config::{BridgeConfig, DeviceConfig, MqttConfig};
+use crate::core::bus::Event;
+use crate::core::router::Router;
+use crate::types::DriverKind;
+use publisher::{Action, Publisher};
 
-/// What the MQTT tasks need to know about a configured device.
+/// What the MQTT tasks need to know about a source of state: a configured device, or a bridge.
 #[derive(Debug, Clone)]
 pub struct MqttDevice {
     pub name: String,
-    pub driver: DriverKind,
+    /// The driver of a device (it takes commands); None for a bridge.
+    pub driver: Option<DriverKind>,
     /// The driver's field metadata, for discovery.
     pub fields: Vec<FieldSpec>,
+    /// What is known before the device identifies itself (a bridge never does).
+    pub info: Option<DeviceInfo>,
+}
+
+impl MqttDevice {
+    pub fn device(config: &DeviceConfig, fields: &[FieldSpec]) -> Self {
+        MqttDevice {
+            name: config.name.clone(),
+            driver: Some(config.driver),
+            fields: fields.to_vec(),
+            info: None,
+        }
+    }
+
+    /// A bridge is its own Home Assistant device: is the MPPT using the BMV's values, what was
+    /// sent, when.
+    pub fn bridge(config: &BridgeConfig) -> Self {
+        MqttDevice {
+            name: config.name.clone(),
+            driver: None,
+            fields: Vec::new(),
+            info: Some(DeviceInfo {
+                protocol: "bridge".into(),
+                model: Some(format!(
+                    "Remote sense: {} -> {}",
+                    config.source,
+                    config.targets.join(", ")
+                )),
+                serial: None,
+                firmware: None,
+                manufacturer: Some("sungate".into()),
+            }),
+        }
+    }
 }
 
 /// From the event loop to the publisher.
@@ -124,13 +160,66 @@ pub async fn run(
     tasks.spawn(event_loop(cfg.clone(), eventloop, link_tx, cmd_tx));
     tasks.spawn(commands::run(
         cfg.clone(),
-        devices.iter().map(|d| (d.name.clone(), d.driver)).collect(),
+        devices
+            .iter()
+            .filter_map(|d| Some((d.name.clone(), d.driver?)))
+            .collect(),
         router,
         client.clone(),
         cmd_rx,
     ));
-    let mut publisher = Publisher::new(cfg, client, devices);
-    publisher.run(bus, link_rx).await;
+    let publisher = Publisher::new(cfg.clone(), devices);
+    publish_loop(publisher, &client, qos(cfg.qos), bus, link_rx).await;
+}
+
+/// Follow the bus and the connection; hand the publisher's actions to the client.
+async fn publish_loop(
+    mut publisher: Publisher,
+    client: &AsyncClient,
+    qos: QoS,
+    mut bus: broadcast::Receiver<Event>,
+    mut link: mpsc::Receiver<Link>,
+) {
+    loop {
+        let actions = tokio::select! {
+            event = bus.recv() => match event {
+                Ok(event) => publisher.on_event(event),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    // Only the latest state matters; the next snapshot replaces what was lost.
+                    tracing::debug!(skipped = n, "MQTT publisher lagged behind the bus");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            Some(l) = link.recv() => match l {
+                Link::Connected => publisher.on_connected(),
+                Link::Disconnected => {
+                    publisher.on_disconnected();
+                    continue;
+                }
+                Link::HaStatus(status) => publisher.on_ha_status(&status),
+            },
+        };
+        for action in actions {
+            match action {
+                Action::Publish {
+                    topic,
+                    retain,
+                    payload,
+                } => {
+                    // Never awaited: a stuck connection must not block the publisher.
+                    if let Err(e) = client.try_publish(topic.as_str(), qos, retain, payload) {
+                        tracing::warn!(%topic, error = %e, "MQTT publish dropped");
+                    }
+                }
+                Action::Subscribe { topic } => {
+                    if let Err(e) = client.try_subscribe(topic.as_str(), qos) {
+                        tracing::warn!(%topic, error = %e, "MQTT subscribe failed");
+                    }
+                }
+            }
+        }
+    }
 }
 
 async fn event_loop(
@@ -140,7 +229,8 @@ async fn event_loop(
     commands: mpsc::Sender<commands::Received>,
 ) {
     let status_topic = format!("{}/status", cfg.discovery_prefix);
-    let mut backoff = Duration::from_millis(500);
+    let (backoff_min, backoff_max) = cfg.reconnect;
+    let mut backoff = backoff_min;
     // A ConnAck since the last error: the broker accepted this connection.
     let mut connected = false;
     // Commands dropped since the queue last had room.
@@ -150,7 +240,7 @@ async fn event_loop(
             Ok(rumqttc::Event::Incoming(Packet::ConnAck(ack))) => {
                 tracing::info!(host = %cfg.host, port = cfg.port, session = ack.session_present, "MQTT connected");
                 connected = true;
-                backoff = Duration::from_millis(500);
+                backoff = backoff_min;
                 let _ = link.send(Link::Connected).await;
             }
             Ok(rumqttc::Event::Incoming(Packet::Publish(p))) => {
@@ -183,13 +273,12 @@ async fn event_loop(
                 }
                 // Polling again is what reconnects; the pause keeps a dead broker from spinning.
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                backoff = (backoff * 2).min(backoff_max);
             }
         }
     }
 }
 
-/// One state topic of a device: the device itself, or unit `n` of its parallel stack.
 /// One log line per failed connection, saying what to fix where we can tell.
 fn report_connection_error(
     cfg: &MqttConfig,
@@ -237,324 +326,4 @@ fn report_connection_error(
             "MQTT connection failed"
         ),
     }
-}
-
-#[derive(Debug)]
-struct View {
-    /// (QPGS index, the serial number that unit reported)
-    unit: Option<(u8, Option<String>)>,
-    reading: Arc<Reading>,
-}
-
-#[derive(Debug)]
-struct Latest {
-    at: SystemTime,
-    views: Vec<View>,
-    sections: Option<Arc<Snapshot>>,
-}
-
-/// `QPGS3` -> 3: the sections that describe one unit of a parallel stack.
-fn parallel_unit(section: &str) -> Option<u8> {
-    let n = section.strip_prefix("QPGS")?;
-    match n.as_bytes() {
-        [d @ b'0'..=b'9'] => Some(d - b'0'),
-        _ => None,
-    }
-}
-
-/// Split a snapshot into the device's own view and one view per parallel unit (QPGSn), so that
-/// every unit is its own HA device instead of `qpgs1_battery_voltage`-style fields.
-fn views(reading: Arc<Reading>, sections: Option<&Snapshot>) -> Vec<View> {
-    let Some(sections) = sections.filter(|s| {
-        s.sections
-            .iter()
-            .any(|(name, _)| parallel_unit(name).is_some())
-    }) else {
-        return vec![View {
-            unit: None,
-            reading,
-        }];
-    };
-    let own = Snapshot {
-        sections: sections
-            .sections
-            .iter()
-            .filter(|(name, _)| parallel_unit(name).is_none())
-            .cloned()
-            .collect(),
-    };
-    let mut out = Vec::new();
-    if !own.sections.is_empty() {
-        out.push(View {
-            unit: None,
-            reading: Arc::new(own.flatten()),
-        });
-    }
-    for (name, r) in &sections.sections {
-        if let Some(n) = parallel_unit(name) {
-            let serial = r
-                .value("serial_number")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned);
-            out.push(View {
-                unit: Some((n, serial)),
-                reading: Arc::new(r.clone()),
-            });
-        }
-    }
-    out
-}
-
-#[derive(Debug, Default)]
-struct DeviceState {
-    fields: Vec<FieldSpec>,
-    info: Option<DeviceInfo>,
-    online: Option<bool>,
-    latest: Option<Latest>,
-    /// `<view key>/<field>` whose discovery config went out since the last (re)connect.
-    announced: HashSet<String>,
-}
-
-impl DeviceState {
-    fn ha_device(&self, cfg: &MqttConfig, name: &str, view: &View) -> discovery::HaDevice {
-        match &view.unit {
-            None => discovery::HaDevice::main(cfg, name, self.info.as_ref()),
-            Some((n, serial)) => {
-                discovery::HaDevice::unit(cfg, name, self.info.as_ref(), *n, serial.as_deref())
-            }
-        }
-    }
-}
-
-struct Publisher {
-    cfg: Arc<MqttConfig>,
-    client: AsyncClient,
-    devices: HashMap<String, DeviceState>,
-    connected: bool,
-}
-
-impl Publisher {
-    fn new(cfg: Arc<MqttConfig>, client: AsyncClient, devices: Vec<MqttDevice>) -> Self {
-        let devices = devices
-            .into_iter()
-            .map(|d| {
-                (
-                    d.name,
-                    DeviceState {
-                        fields: d.fields,
-                        ..DeviceState::default()
-                    },
-                )
-            })
-            .collect();
-        Publisher {
-            cfg,
-            client,
-            devices,
-            connected: false,
-        }
-    }
-
-    async fn run(&mut self, mut bus: broadcast::Receiver<Event>, mut link: mpsc::Receiver<Link>) {
-        loop {
-            tokio::select! {
-                event = bus.recv() => match event {
-                    Ok(event) => self.on_event(event),
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        // Only the latest state matters; the next snapshot replaces what was lost.
-                        tracing::debug!(skipped = n, "MQTT publisher lagged behind the bus");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                },
-                Some(l) = link.recv() => self.on_link(l),
-            }
-        }
-    }
-
-    fn publish(&self, topic: String, retain: bool, payload: Vec<u8>) {
-        if let Err(e) = self
-            .client
-            .try_publish(topic.as_str(), qos(self.cfg.qos), retain, payload)
-        {
-            tracing::warn!(%topic, error = %e, "MQTT publish dropped");
-        }
-    }
-
-    fn on_link(&mut self, l: Link) {
-        match l {
-            Link::Connected => {
-                self.connected = true;
-                let q = qos(self.cfg.qos);
-                for topic in [
-                    format!("{}/+/set/+", self.cfg.prefix),
-                    format!("{}/status", self.cfg.discovery_prefix),
-                ] {
-                    if let Err(e) = self.client.try_subscribe(topic.as_str(), q) {
-                        tracing::warn!(%topic, error = %e, "MQTT subscribe failed");
-                    }
-                }
-                self.publish(
-                    gateway_availability_topic(&self.cfg),
-                    true,
-                    b"online".to_vec(),
-                );
-                let names: Vec<String> = self.devices.keys().cloned().collect();
-                for name in names {
-                    self.publish_availability(&name);
-                    self.announce(&name, true);
-                    self.publish_state(&name);
-                }
-            }
-            Link::Disconnected => {
-                self.connected = false;
-                tracing::debug!("MQTT disconnected: keeping the latest state per device");
-            }
-            Link::HaStatus(status) => {
-                if status == "online" {
-                    tracing::info!("Home Assistant came online: publishing discovery again");
-                    let names: Vec<String> = self.devices.keys().cloned().collect();
-                    for name in names {
-                        self.announce(&name, true);
-                    }
-                }
-            }
-        }
-    }
-
-    fn on_event(&mut self, event: Event) {
-        let Some(state) = self.devices.get_mut(event.device()) else {
-            return;
-        };
-        let name = event.device().to_owned();
-        match event {
-            Event::Snapshot {
-                at,
-                reading,
-                sections,
-                ..
-            } => {
-                state.latest = Some(Latest {
-                    at,
-                    views: views(reading, sections.as_deref()),
-                    sections,
-                });
-                self.announce(&name, false);
-                self.publish_state(&name);
-            }
-            Event::Availability { online, reason, .. } => {
-                if state.online != Some(online) {
-                    tracing::debug!(device = %name, online, reason = reason.as_deref().unwrap_or(""), "availability");
-                }
-                state.online = Some(online);
-                self.publish_availability(&name);
-            }
-            Event::Identified { info, .. } => {
-                let changed = state.info.as_ref() != Some(&info);
-                state.info = Some(info);
-                if changed {
-                    // The device block (serial, firmware) changed: every config goes out again.
-                    self.announce(&name, true);
-                }
-            }
-        }
-    }
-
-    fn publish_availability(&self, name: &str) {
-        let Some(online) = self.devices.get(name).and_then(|s| s.online) else {
-            return;
-        };
-        if self.connected {
-            let payload = if online { "online" } else { "offline" };
-            self.publish(
-                format!("{}/{name}/availability", self.cfg.prefix),
-                true,
-                payload.as_bytes().to_vec(),
-            );
-        }
-    }
-
-    fn publish_state(&self, name: &str) {
-        if !self.connected {
-            return;
-        }
-        let Some(state) = self.devices.get(name) else {
-            return;
-        };
-        let Some(latest) = &state.latest else {
-            return;
-        };
-        for view in &latest.views {
-            let topic = discovery::state_topic(&self.cfg, name, view.unit.as_ref().map(|u| u.0));
-            let payload = state_payload(&view.reading, latest.at);
-            self.publish(topic, self.cfg.retain, payload);
-        }
-        if self.cfg.compat_axpert.as_deref() == Some(name) {
-            if let Some(sections) = &latest.sections {
-                self.publish_compat(state, sections);
-            }
-        }
-    }
-
-    /// The seeds' `power/axpert` topics (see compat.rs).
-    fn publish_compat(&self, state: &DeviceState, sections: &Snapshot) {
-        let json = |j: &Json| serde_json::to_vec(j).unwrap_or_default();
-        if let Some(p) = compat::parallel(sections) {
-            self.publish(compat::PARALLEL_TOPIC.to_owned(), self.cfg.retain, json(&p));
-        }
-        // The add-on names the topic after the connected unit's serial: without one (QSID and
-        // QID refused) there is no topic to publish on.
-        let serial = state.info.as_ref().and_then(|i| i.serial.as_deref());
-        if let Some((topic, u)) = serial.and_then(|s| compat::unit(sections, s)) {
-            self.publish(topic, self.cfg.retain, json(&u));
-        }
-    }
-
-    /// Send discovery configs for the fields of the latest snapshot not announced yet (`all`:
-    /// every field again).
-    fn announce(&mut self, name: &str, all: bool) {
-        let Some(state) = self.devices.get_mut(name) else {
-            return;
-        };
-        if all {
-            state.announced.clear();
-        }
-        if !self.cfg.discovery || !self.connected {
-            return;
-        }
-        let Some(latest) = &state.latest else {
-            return;
-        };
-        let mut out = Vec::new();
-        for view in &latest.views {
-            let target = state.ha_device(&self.cfg, name, view);
-            for field in view.reading.iter() {
-                let key = format!("{}/{}", target.key, field.name);
-                if state.announced.contains(&key) {
-                    continue;
-                }
-                let spec = state.fields.iter().find(|s| s.name == field.name);
-                out.push(discovery::config_for(&self.cfg, &target, field, spec));
-                state.announced.insert(key);
-            }
-        }
-        for (topic, payload) in out {
-            self.publish(topic, true, payload);
-        }
-    }
-}
-
-/// Unix seconds with milliseconds.
-fn unix_seconds(at: SystemTime) -> f64 {
-    at.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as f64 / 1000.0)
-        .unwrap_or(0.0)
-}
-
-/// `{"field": value, ..., "timestamp": unix seconds}`: numbers as numbers.
-pub fn state_payload(reading: &Reading, at: SystemTime) -> Vec<u8> {
-    let mut json = crate::decode::reading_json(reading, crate::decode::JsonStyle::Plain);
-    if let Json::Object(m) = &mut json {
-        m.insert("timestamp".into(), Json::from(unix_seconds(at)));
-    }
-    serde_json::to_vec(&json).unwrap_or_default()
 }

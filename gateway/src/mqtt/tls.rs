@@ -1,22 +1,16 @@
 //! TLS to the broker: a rustls client config (ring provider) trusting the CA file of
 //! `[mqtt] tls_ca_file`, with an optional client certificate for brokers that require one.
-//! Built once when the config is checked (so a bad PEM file is a config error naming the file)
-//! and again when the MQTT task starts.
+//! Built once when the config is checked (`app::check_resources`: a bad PEM file is a config
+//! error naming the file and the line of its key) and again when the MQTT task starts.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use thiserror::Error;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
-/// The PEM files of `[mqtt]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    pub ca_file: PathBuf,
-    /// (certificate chain, private key)
-    pub client: Option<(PathBuf, PathBuf)>,
-}
+pub use crate::config::TlsFiles;
 
 #[derive(Debug, Error)]
 pub enum TlsError {
@@ -26,6 +20,17 @@ pub enum TlsError {
     Empty { path: String, what: &'static str },
     #[error("{path}: {reason}")]
     Rejected { path: String, reason: String },
+}
+
+impl TlsError {
+    /// The file the error is about.
+    pub fn path(&self) -> &str {
+        match self {
+            TlsError::Read { path, .. }
+            | TlsError::Empty { path, .. }
+            | TlsError::Rejected { path, .. } => path,
+        }
+    }
 }
 
 fn show(path: &Path) -> String {
@@ -102,7 +107,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn write(name: &str, text: &str) -> PathBuf {
+    fn write(name: &str, text: &str) -> std::path::PathBuf {
         let p = std::env::temp_dir().join(format!("sungate-tls-{}-{name}", std::process::id()));
         std::fs::write(&p, text).unwrap();
         p
@@ -110,32 +115,23 @@ mod tests {
 
     #[test]
     fn bad_files_are_named() {
-        let missing = TlsFiles {
-            ca_file: "/nonexistent/ca.pem".into(),
-            client: None,
-        };
+        let missing = TlsFiles::ca("/nonexistent/ca.pem");
         let e = client_config(&missing).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/ca.pem"), "{e}");
 
         let not_pem = write("notpem.pem", "hello\n");
-        let e = client_config(&TlsFiles {
-            ca_file: not_pem.clone(),
-            client: None,
-        })
-        .unwrap_err()
-        .to_string();
+        let e = client_config(&TlsFiles::ca(not_pem.clone()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no CERTIFICATE"), "{e}");
 
         let garbage = write(
             "garbage.pem",
             "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
         );
-        let e = client_config(&TlsFiles {
-            ca_file: garbage.clone(),
-            client: None,
-        })
-        .unwrap_err()
-        .to_string();
+        let e = client_config(&TlsFiles::ca(garbage.clone()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("CA certificate refused"), "{e}");
         let _ = std::fs::remove_file(not_pem);
         let _ = std::fs::remove_file(garbage);

@@ -389,10 +389,7 @@ impl Broker {
             o.set_credentials(u, p);
         }
         if let Some(pki) = &self.pki {
-            let files = sungate::mqtt::tls::TlsFiles {
-                ca_file: pki.ca.clone(),
-                client: None,
-            };
+            let files = sungate::mqtt::tls::TlsFiles::ca(pki.ca.clone());
             let config = sungate::mqtt::tls::client_config(&files).unwrap();
             o.set_transport(rumqttc::Transport::tls_with_config(
                 rumqttc::TlsConfiguration::Rustls(config),

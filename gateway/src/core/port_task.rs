@@ -13,7 +13,10 @@ use sungate_drivers::link::{Link, LinkError};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::bus::{Bus, Event};
+use sungate_drivers::wire::WireLog;
+
+use super::bus::{Bus, Event};
+use crate::config::PortTiming;
 
 /// Opens the transport of a port (serial, TCP, HID; in tests an in-memory link).
 #[async_trait]
@@ -24,15 +27,6 @@ pub trait Opener: Send + Sync {
 
 /// A lock shared by the ports of one physical unit.
 pub type LockGroup = Arc<Mutex<()>>;
-
-/// Transient failures in a row before a device is reported offline.
-const OFFLINE_AFTER: u32 = 3;
-/// Failures in a row (of every device on the port) before the transport is reopened.
-const REOPEN_AFTER: u32 = 5;
-const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
-/// A whole driver call may not take longer than this, whatever the driver does.
-const TRANSACTION_LIMIT: Duration = Duration::from_secs(20);
 
 /// A device scheduled on a port.
 pub struct DeviceSlot {
@@ -106,8 +100,12 @@ pub struct PortTask {
     lock: Option<LockGroup>,
     devices: Vec<DeviceSlot>,
     commands: mpsc::Receiver<CommandRequest>,
+    /// False once every [`PortHandle`] is gone: no command can come any more, and a closed
+    /// receiver answers `None` at once, so it must not be polled again (it would spin).
+    commands_open: bool,
     bus: Bus,
     link: Option<Box<dyn Link>>,
+    timing: PortTiming,
     backoff: Duration,
     port_failures: u32,
 }
@@ -135,6 +133,7 @@ impl PortTask {
     ) -> (PortTask, PortHandle) {
         let name = name.into();
         let (tx, commands) = mpsc::channel(16);
+        let timing = PortTiming::default();
         (
             PortTask {
                 name: name.clone(),
@@ -142,18 +141,31 @@ impl PortTask {
                 lock,
                 devices,
                 commands,
+                commands_open: true,
                 bus,
                 link: None,
-                backoff: BACKOFF_MIN,
+                timing,
+                backoff: timing.backoff_min,
                 port_failures: 0,
             },
             PortHandle { name, tx },
         )
     }
 
-    /// Run until every command handle is dropped and... forever, in practice.
+    /// Use these retry and timeout settings instead of the defaults.
+    pub fn with_timing(mut self, timing: PortTiming) -> Self {
+        self.timing = timing;
+        self.backoff = timing.backoff_min;
+        self
+    }
+
+    /// Poll the devices and run commands. Ends when no device is left to poll and no handle is
+    /// left to send commands; otherwise it runs until the task is aborted.
     pub async fn run(mut self) {
         loop {
+            if !self.commands_open && self.devices.is_empty() {
+                return;
+            }
             if self.link.is_none() && !self.reopen().await {
                 continue;
             }
@@ -165,14 +177,11 @@ impl PortTask {
                 .map(|(i, d)| (i, d.next_due));
             let job = tokio::select! {
                 biased;
-                cmd = self.commands.recv() => match cmd {
+                cmd = self.commands.recv(), if self.commands_open => match cmd {
                     Some(cmd) => Job::Command(cmd),
-                    None if self.devices.is_empty() => return,
                     None => {
-                        // No more commands can come; keep polling.
-                        let (tx, rx) = mpsc::channel(1);
-                        drop(tx);
-                        self.commands = rx;
+                        // Every handle is gone: no more commands can come; keep polling.
+                        self.commands_open = false;
                         continue;
                     }
                 },
@@ -203,7 +212,7 @@ impl PortTask {
         match opened {
             Ok(link) => {
                 tracing::info!(port = %self.name, transport = %self.opener.describe(), "port open");
-                self.link = Some(link);
+                self.link = Some(Box::new(WireLog::new(self.name.clone(), link)));
                 self.port_failures = 0;
                 for d in &mut self.devices {
                     d.identified = false;
@@ -218,18 +227,15 @@ impl PortTask {
                     self.set_online(i, false, Some(reason.clone()));
                 }
                 let until = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                self.backoff = (self.backoff * 2).min(self.timing.backoff_max);
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep_until(until) => return false,
-                        cmd = self.commands.recv() => match cmd {
+                        cmd = self.commands.recv(), if self.commands_open => match cmd {
                             Some(cmd) => {
                                 let _ = cmd.reply.send(Err(DriverError::Link(LinkError::Closed(reason.clone()))));
                             }
-                            None => {
-                                tokio::time::sleep_until(until).await;
-                                return false;
-                            }
+                            None => self.commands_open = false,
                         },
                     }
                 }
@@ -344,7 +350,9 @@ impl PortTask {
         let link = self.link.as_mut()?;
         let driver = self.devices.get_mut(i)?.driver.as_mut();
         let result =
-            match tokio::time::timeout(TRANSACTION_LIMIT, call(driver, link.as_mut())).await {
+            match tokio::time::timeout(self.timing.transaction_limit, call(driver, link.as_mut()))
+                .await
+            {
                 Ok(r) => r,
                 Err(_) => Err(DriverError::Link(LinkError::Timeout { received: 0 })),
             };
@@ -358,7 +366,7 @@ impl PortTask {
         match error {
             None => {
                 self.port_failures = 0;
-                self.backoff = BACKOFF_MIN;
+                self.backoff = self.timing.backoff_min;
                 if let Some(d) = self.devices.get_mut(i) {
                     d.failures = 0;
                 }
@@ -387,10 +395,10 @@ impl PortTask {
                     }
                     None => 0,
                 };
-                if failures >= OFFLINE_AFTER || err.is_fatal() {
+                if failures >= self.timing.offline_after || err.is_fatal() {
                     self.set_online(i, false, Some(err.to_string()));
                 }
-                if err.is_fatal() || self.port_failures >= REOPEN_AFTER {
+                if err.is_fatal() || self.port_failures >= self.timing.reopen_after {
                     tracing::warn!(port = %self.name, "closing the port to reopen it");
                     self.link = None;
                     if err.is_fatal() {

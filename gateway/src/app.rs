@@ -1,0 +1,155 @@
+//! The running gateway, assembled from a checked [`Config`]: the core (one port task per port
+//! with its opener, the devices scheduled on it with their drivers, one lock group per physical
+//! `unit`), then what follows the core: the bridges and the sinks (MQTT). This is the one
+//! place that knows all the layers; the layers below never import what is above them.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use sungate_drivers::driver::{Command, DriverError, Outcome};
+use tokio::sync::Mutex;
+use tokio::task::JoinSet;
+
+use crate::config::{Config, ConfigError, PortConfig};
+use crate::core::bus::Bus;
+use crate::core::opener::{TransportOpener, build_driver};
+use crate::core::port_task::{DeviceSlot, LockGroup, Opener, PortTask};
+use crate::core::router::Router;
+
+/// Load a config file and check what it refers to (TLS files), as `run` and `check-config` do.
+pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
+    let config = Config::load(path)?;
+    check_resources(&config)?;
+    Ok(config)
+}
+
+/// Checks that need more than the config text: files it names must exist and parse. Errors
+/// name the file and line of the key, like every other config error.
+pub fn check_resources(config: &Config) -> Result<(), ConfigError> {
+    if let Some(tls) = config.mqtt.as_ref().and_then(|m| m.tls.as_ref()) {
+        crate::mqtt::tls::client_config(tls)
+            .map_err(|e| config.error_at(tls.line_of(e.path()), format!("mqtt TLS: {e}")))?;
+    }
+    Ok(())
+}
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct Gateway {
+    pub bus: Bus,
+    router: Arc<Router>,
+    tasks: JoinSet<()>,
+}
+
+impl Gateway {
+    /// Start with the transports from the config.
+    pub fn start(config: &Config) -> Gateway {
+        Gateway::start_with(config, |port| Box::new(TransportOpener::for_port(port)))
+    }
+
+    /// Start with custom openers (tests connect in-memory links to a simulator).
+    pub fn start_with(config: &Config, opener: impl Fn(&PortConfig) -> Box<dyn Opener>) -> Gateway {
+        let bus = Bus::default();
+        // Subscribed before any port task runs, so that no Identified event is missed.
+        let mqtt_rx = config.mqtt.as_ref().map(|_| bus.subscribe());
+        let mut groups: HashMap<String, LockGroup> = HashMap::new();
+        let mut tasks = JoinSet::new();
+        let mut router = Router::new();
+        for port in &config.ports {
+            let devices: Vec<_> = config.devices_on(&port.name).collect();
+            if devices.is_empty() {
+                continue;
+            }
+            let slots = devices
+                .iter()
+                .map(|d| DeviceSlot::new(d.name.clone(), build_driver(d, port), d.poll_interval))
+                .collect();
+            let lock = port.unit.as_ref().map(|unit| {
+                groups
+                    .entry(unit.clone())
+                    .or_insert_with(|| Arc::new(Mutex::new(())))
+                    .clone()
+            });
+            let (task, handle) =
+                PortTask::new(port.name.clone(), opener(port), lock, slots, bus.clone());
+            tasks.spawn(task.with_timing(config.gateway.timing).run());
+            for d in &devices {
+                router.add(&d.name, &handle);
+            }
+        }
+        let router = Arc::new(router);
+        for bridge in &config.bridges {
+            tasks.spawn(crate::bridge::run(
+                bridge.clone(),
+                router.clone(),
+                bus.clone(),
+            ));
+        }
+        if let (Some(mqtt), Some(rx)) = (&config.mqtt, mqtt_rx) {
+            let mut sources: Vec<crate::mqtt::MqttDevice> = config
+                .devices
+                .iter()
+                .filter_map(|d| {
+                    let port = config.port(&d.port)?;
+                    Some(crate::mqtt::MqttDevice::device(
+                        d,
+                        build_driver(d, port).fields(),
+                    ))
+                })
+                .collect();
+            sources.extend(config.bridges.iter().map(crate::mqtt::MqttDevice::bridge));
+            tasks.spawn(crate::mqtt::run(mqtt.clone(), sources, router.clone(), rx));
+        }
+        Gateway { bus, router, tasks }
+    }
+
+    /// Execute a command on a device, through its port task (never in parallel with a poll).
+    pub async fn execute(&self, device: &str, command: Command) -> Result<Outcome, DriverError> {
+        self.router.execute(device, command).await
+    }
+
+    pub fn devices(&self) -> impl Iterator<Item = &str> {
+        self.router.devices()
+    }
+
+    /// Stop every task.
+    pub async fn shutdown(mut self) {
+        self.tasks.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEV: &str = "[[port]]\nname = \"p\"\nserial = \"/dev/x\"\n[[device]]\nname = \"inverter\"\ndriver = \"pi30\"\nport = \"p\"\n[gateway]\nname = \"cabin\"\n";
+
+    #[test]
+    fn tls_files_are_checked_with_the_line_of_their_key() {
+        for (extra, line, needle) in [
+            (
+                "tls_ca_file = \"/nonexistent/ca.pem\"\n",
+                12,
+                "/nonexistent/ca.pem",
+            ),
+            ("tls_ca_file = \"/etc/hostname\"\n", 12, "no CERTIFICATE"),
+            (
+                "tls_ca_file = \"/etc/hostname\"\nclient_cert = \"/etc/hostname\"\nclient_key = \"/nonexistent/key.pem\"\n",
+                12,
+                "no CERTIFICATE",
+            ),
+        ] {
+            let config =
+                Config::parse(&format!("{DEV}[mqtt]\nhost = \"broker\"\n{extra}"), "t").unwrap();
+            let err = check_resources(&config).unwrap_err().to_string();
+            assert!(err.contains(needle), "{extra}: {err}");
+            assert!(
+                err.starts_with(&format!("t:{line}: mqtt TLS")),
+                "{extra}: {err}"
+            );
+        }
+        let plain = Config::parse(&format!("{DEV}[mqtt]\nhost = \"broker\"\n"), "t").unwrap();
+        assert!(check_resources(&plain).is_ok());
+    }
+}

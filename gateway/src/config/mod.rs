@@ -1,0 +1,392 @@
+//! Gateway configuration (TOML). Loading refuses anything doubtful with the file, the line and a
+//! plain message: unknown keys, bad values, two ports on one device path, devices on ports that
+//! do not exist, a port with no or several transports. One module per section, each with its
+//! keys documented at its top:
+//!
+//! | section      | module          | what                                              |
+//! |--------------|-----------------|---------------------------------------------------|
+//! | `[gateway]`  | [`gateway`]     | site name, retry and offline timing               |
+//! | `[[port]]`   | [`port`]        | a physical interface: serial, TCP bridge, USB HID |
+//! | `[[device]]` | [`device`]      | a device on a port, its driver and poll interval  |
+//! | `[[bridge]]` | [`bridge`]      | BMV -> MPPT remote sense                          |
+//! | `[mqtt]`     | [`mqtt`]        | broker, topics, discovery, commands               |
+//!
+//! Parsing is pure: nothing here opens a file other than the config itself. Files a config
+//! names (TLS certificates) are checked by [`crate::app::check_resources`], with the line of
+//! their key.
+
+pub mod bridge;
+pub mod device;
+pub mod gateway;
+pub mod mqtt;
+pub mod port;
+
+use std::ops::{Range, RangeInclusive};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+use toml::Spanned;
+
+pub use bridge::{BridgeConfig, BridgeValue, MAX_BRIDGE_REFRESH};
+pub use device::{DEFAULT_PI30_QUERIES, DeviceConfig};
+pub use gateway::{GatewayConfig, PortTiming};
+pub use mqtt::{MqttConfig, TlsFiles};
+pub use port::PortConfig;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The cause is part of the message (not a `source()`, which would print it twice).
+    #[error("cannot read {path}: {cause}")]
+    Read { path: String, cause: std::io::Error },
+    /// `file:line: message`
+    #[error("{file}:{line}: {message}")]
+    At {
+        file: String,
+        line: usize,
+        message: String,
+    },
+}
+
+/// The whole file as serde reads it; each section is checked by its module.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    gateway: Option<Spanned<gateway::RawGateway>>,
+    #[serde(default, rename = "port")]
+    ports: Vec<port::RawPort>,
+    #[serde(default, rename = "device")]
+    devices: Vec<device::RawDevice>,
+    #[serde(default)]
+    mqtt: Option<Spanned<mqtt::RawMqtt>>,
+    #[serde(default)]
+    http: Option<toml::Table>,
+    #[serde(default, rename = "bridge")]
+    bridges: Vec<bridge::RawBridge>,
+}
+
+/// A checked configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where it came from, for errors found later (files it names).
+    pub file: String,
+    pub gateway: GatewayConfig,
+    pub ports: Vec<PortConfig>,
+    pub devices: Vec<DeviceConfig>,
+    pub bridges: Vec<BridgeConfig>,
+    /// `[mqtt]`: publish to a broker (absent: no MQTT).
+    pub mqtt: Option<MqttConfig>,
+}
+
+/// The text being parsed, to turn byte spans into `file:line` errors.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Source<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn line(&self, span: Range<usize>) -> usize {
+        let end = span.start.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    /// An error at the line of `span`.
+    pub(crate) fn at(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        ConfigError::At {
+            file: self.file.to_owned(),
+            line: self.line(span),
+            message: message.into(),
+        }
+    }
+
+    /// An error that belongs to no key in particular.
+    pub(crate) fn top(&self, message: impl Into<String>) -> ConfigError {
+        ConfigError::At {
+            file: self.file.to_owned(),
+            line: 1,
+            message: message.into(),
+        }
+    }
+
+    /// An optional number within `range` (inclusive), or `default`.
+    pub(crate) fn within<T>(
+        &self,
+        value: &Option<Spanned<T>>,
+        default: T,
+        range: RangeInclusive<T>,
+        what: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T: PartialOrd + Copy + std::fmt::Display,
+    {
+        match value {
+            None => Ok(default),
+            Some(v) if range.contains(v.get_ref()) => Ok(*v.get_ref()),
+            Some(v) => Err(self.at(
+                v.span(),
+                format!(
+                    "{what} must be within {}..={}, got {}",
+                    range.start(),
+                    range.end(),
+                    v.get_ref()
+                ),
+            )),
+        }
+    }
+
+    /// Optional seconds within `range`, or `default`.
+    pub(crate) fn seconds(
+        &self,
+        value: &Option<Spanned<f64>>,
+        default: f64,
+        range: RangeInclusive<f64>,
+        what: &str,
+    ) -> Result<Duration, ConfigError> {
+        match value {
+            None => Ok(Duration::from_secs_f64(default)),
+            Some(v) if v.get_ref().is_finite() && range.contains(v.get_ref()) => {
+                Ok(Duration::from_secs_f64(*v.get_ref()))
+            }
+            Some(v) => Err(self.at(
+                v.span(),
+                format!(
+                    "{what} must be within {}..={} seconds, got {}",
+                    range.start(),
+                    range.end(),
+                    v.get_ref()
+                ),
+            )),
+        }
+    }
+
+    /// A name of a port, device or bridge: used in topics and logs.
+    pub(crate) fn name(&self, name: &Spanned<String>, what: &str) -> Result<String, ConfigError> {
+        if valid_name(name.get_ref()) {
+            Ok(name.get_ref().clone())
+        } else {
+            Err(self.at(
+                name.span(),
+                format!(
+                    "{what} name {:?} must be 1-64 letters, digits, '-' or '_'",
+                    name.get_ref()
+                ),
+            ))
+        }
+    }
+}
+
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Keys whose values are secrets: never echoed in an error message or a log line.
+const SECRET_KEYS: &[&str] = &["password"];
+
+/// The secret key whose value is at byte `pos` of `text`, if any: a secret key before `pos` on
+/// the same line (errors point at the value).
+fn secret_key_at(text: &str, pos: usize) -> Option<&'static str> {
+    let before = text.get(..pos.min(text.len()))?;
+    let line = before.rsplit('\n').next().unwrap_or(before);
+    SECRET_KEYS.iter().copied().find(|key| line.contains(key))
+}
+
+/// A secret from the config (a password): usable, but never shown by `Debug`, so that no log
+/// line or error message that prints a config can leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let read_error = |cause| ConfigError::Read {
+            path: file.clone(),
+            cause,
+        };
+        if path.is_dir() {
+            return Err(read_error(std::io::Error::other(
+                "it is a directory, not a config file",
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(read_error)?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            // Say where: the line and column of the first byte that is not UTF-8.
+            let bytes = e.as_bytes();
+            let valid = e.utf8_error().valid_up_to();
+            let before = bytes.get(..valid).unwrap_or_default();
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let column = valid
+                - before
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1)
+                + 1;
+            ConfigError::At {
+                file: file.clone(),
+                line,
+                message: format!(
+                    "column {column}: byte 0x{:02X} is not UTF-8 text (save the file as UTF-8)",
+                    bytes.get(valid).copied().unwrap_or_default()
+                ),
+            }
+        })?;
+        Config::parse(&text, &file)
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let src = Source { file, text };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let message = match secret_key_at(text, span.start) {
+                // The parser's message quotes the value ("invalid type: integer `987654321`"):
+                // a secret is never printed, so say what is wrong without it.
+                Some(key) if e.span().is_some() => format!(
+                    "{key}: invalid value (not shown: it is a secret); write it as a quoted \
+                     string, e.g. {key} = \"...\""
+                ),
+                _ => e.message().trim().to_owned(),
+            };
+            src.at(span, message)
+        })?;
+        if raw.http.is_some() {
+            tracing::warn!(
+                section = "[http]",
+                "section not supported yet by this version: ignored"
+            );
+        }
+        let gateway = gateway::parse(raw.gateway.as_ref(), &src)?;
+        let mut ports = port::parse(&raw.ports, &src)?;
+        let devices = device::parse(&raw.devices, &mut ports, &src)?;
+        let bridges = bridge::parse(&raw.bridges, &devices, &src)?;
+        let mqtt = match &raw.mqtt {
+            Some(m) => Some(mqtt::parse(m, &gateway, &devices, &src)?),
+            None => None,
+        };
+        Ok(Config {
+            file: file.to_owned(),
+            gateway,
+            ports,
+            devices,
+            bridges,
+            mqtt,
+        })
+    }
+
+    pub fn port(&self, name: &str) -> Option<&PortConfig> {
+        self.ports.iter().find(|p| p.name == name)
+    }
+
+    /// The devices configured on port `name`.
+    pub fn devices_on<'a>(&'a self, port: &'a str) -> impl Iterator<Item = &'a DeviceConfig> {
+        self.devices.iter().filter(move |d| d.port == port)
+    }
+
+    /// An error found after parsing, at `line` of this config's file.
+    pub fn error_at(&self, line: usize, message: impl Into<String>) -> ConfigError {
+        ConfigError::At {
+            file: self.file.clone(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEV: &str = "[[port]]\nname = \"p\"\nserial = \"/dev/x\"\n[[device]]\nname = \"inverter\"\ndriver = \"pi30\"\nport = \"p\"\n[gateway]\nname = \"cabin\"\n";
+
+    #[test]
+    fn a_secret_is_never_echoed() {
+        for value in [
+            "987654321",
+            "true",
+            "[\"hunter2-x\"]",
+            "{ a = \"hunter2-x\" }",
+        ] {
+            let text =
+                format!("{DEV}[mqtt]\nhost = \"broker\"\nusername = \"u\"\npassword = {value}\n");
+            let err = Config::parse(&text, "t").unwrap_err().to_string();
+            assert!(err.starts_with("t:13: password"), "{err}");
+            assert!(err.contains("not shown"), "{err}");
+            for secret in ["987654321", "hunter2"] {
+                assert!(!err.contains(secret), "{err}");
+            }
+        }
+        let c = Config::parse(
+            &format!("{DEV}[mqtt]\nhost = \"b\"\nusername = \"u\"\npassword = \"hunter2-y\"\n"),
+            "t",
+        )
+        .unwrap();
+        let m = c.mqtt.as_ref().unwrap();
+        assert_eq!(m.password.as_ref().map(Secret::expose), Some("hunter2-y"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    fn load_error(path: &Path) -> String {
+        let err = Config::load(path).unwrap_err();
+        // What `sungate` prints: the whole chain.
+        format!("{:#}", anyhow::Error::from(err))
+    }
+
+    #[test]
+    fn unreadable_files_say_why_once() {
+        let dir = std::env::temp_dir().join(format!("sungate-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = load_error(&dir);
+        assert!(
+            err.ends_with("it is a directory, not a config file"),
+            "{err}"
+        );
+        let missing = dir.join("missing.toml");
+        let err = load_error(&missing);
+        assert_eq!(err.matches("No such file").count(), 1, "{err}");
+        let latin1 = dir.join("latin1.toml");
+        std::fs::write(&latin1, b"[gateway]\nname = \"caf\xe9\"\n").unwrap();
+        let err = load_error(&latin1);
+        assert!(
+            err.contains("latin1.toml:2: column 12: byte 0xE9 is not UTF-8"),
+            "{err}"
+        );
+        assert_eq!(err.matches("not UTF-8").count(), 1, "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_demo_config_is_valid() {
+        let c = Config::parse(
+            include_str!("../../../config/demo.toml"),
+            "config/demo.toml",
+        )
+        .unwrap();
+        assert_eq!(c.devices.len(), 3);
+        assert_eq!(c.bridges.len(), 1);
+    }
+}
