@@ -26,8 +26,10 @@
 //!    BMV whose aux input is switched to temperature (it starts sending `T`) or a firmware update
 //!    costs one block, while damage, which does not repeat, never gets in.
 //! 3. **The first block of a kind** (nothing to compare with yet) must use only labels the spec
-//!    lists for the device family (from the PID; see [`Family`]) and the spec's formats for its
-//!    pinned values; otherwise (an unknown product, a label the table does not list for it) it is
+//!    lists for the device family (from the PID, else the one family all its labels fit; see
+//!    [`Family`]), the spec's formats for its pinned values, and no label of another known kind
+//!    (blocks of one record never share labels: a new kind that does is the tail of a damaged
+//!    block). Otherwise (an unknown product, a label the table does not list for it) it is
 //!    treated as a change: accepted when the next block of its kind repeats it. New firmware
 //!    labels are thereby learned, not rejected forever.
 //!
@@ -115,6 +117,27 @@ impl Family {
     pub fn knows(self, label: &str) -> bool {
         self.labels().contains(&label)
     }
+
+    const ALL: [Family; 5] = [
+        Family::BatteryMonitor,
+        Family::SolarCharger,
+        Family::Inverter,
+        Family::Charger,
+        Family::BuckBoost,
+    ];
+
+    /// The one family that sends all of these labels, if exactly one does: a BMV's history block
+    /// (H1..H18) or the second half of a split SmartSolar record (ERR, LOAD … HSDS) seen before
+    /// any PID block, e.g. right after connecting.
+    pub fn infer<'a>(labels: impl Iterator<Item = &'a str> + Clone) -> Option<Family> {
+        let mut fits = Family::ALL
+            .into_iter()
+            .filter(|f| labels.clone().all(|l| f.knows(l)));
+        match (fits.next(), fits.next()) {
+            (Some(family), None) => Some(family),
+            _ => None,
+        }
+    }
 }
 
 /// Labels whose value is the device's identity or configuration: constant while it runs.
@@ -152,7 +175,9 @@ pub enum Rejection {
         high: String,
         high_value: i64,
     },
-    #[error("device family unknown (no PID of a listed product yet): waiting for a repeat")]
+    #[error(
+        "device family unknown (no PID of a listed product, labels of no single family): waiting for a repeat"
+    )]
     UnknownFamily,
     #[error("label {label:?} is not listed for {family} devices: waiting for a repeat")]
     UnknownLabel { label: String, family: &'static str },
@@ -351,10 +376,13 @@ impl TextValidator {
         let Some((first, _)) = block.fields.first() else {
             return Err(Rejection::Empty);
         };
-        // The family this block is judged by: its own PID if it has one, else the device's.
+        // The family this block is judged by: its own PID if it has one, else the device's, else
+        // the one family its labels fit (only a PID block sets the device's family).
         let family = match block.get("PID") {
             Some(token) => parse_pid(token).and_then(Family::of_pid),
-            None => self.family,
+            None => self
+                .family
+                .or_else(|| Family::infer(block.fields.iter().map(|(l, _)| l.as_str()))),
         };
         check_values(block, family)?;
 

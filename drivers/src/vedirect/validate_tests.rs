@@ -386,11 +386,31 @@ fn unknown_product_is_learned_not_judged_by_a_table() {
     assert_eq!(v.validate(&block), Err(Rejection::UnknownFamily));
     assert_eq!(v.validate(&block), Ok(()));
     assert_eq!(v.family(), None);
-    // A history block before any PID block (stream joined mid-record): learned on repeat.
+    // A history block before any PID block (stream joined mid-record): H1..H18 are labels of
+    // battery monitors only, so that is its family.
     let mut v = TextValidator::new();
-    assert_eq!(v.validate(&one(T4)), Err(Rejection::UnknownFamily));
+    assert_eq!(v.validate(&one(T4)), Ok(()));
+    assert_eq!(v.family(), None);
     assert_eq!(v.validate(&one(T3)), Ok(()));
     assert_eq!(v.validate(&one(T4)), Ok(()));
+    assert_eq!(v.family(), Some(Family::BatteryMonitor));
+    // The second half of a split SmartSolar record likewise (LOAD, IL, H19.. are MPPT labels).
+    let t8 = records(T8);
+    let at = t8.iter().position(|(l, _)| l == "ERR").unwrap();
+    let mut v = TextValidator::new();
+    assert_eq!(v.validate(&one(&rebuild(&t8[at..]))), Ok(()));
+    assert_eq!(v.validate(&one(&rebuild(&t8[..at]))), Ok(()));
+    assert_eq!(v.validate(&one(&rebuild(&t8[at..]))), Ok(()));
+    // Labels several families send (V, I, Relay) name none: learned on repeat.
+    let shared = one(&build(&[("V", "12800"), ("I", "100"), ("Relay", "OFF")]));
+    let mut v = TextValidator::new();
+    assert_eq!(v.validate(&shared), Err(Rejection::UnknownFamily));
+    assert_eq!(v.validate(&shared), Ok(()));
+    assert_eq!(Family::infer(["V", "I"].into_iter()), None);
+    assert_eq!(
+        Family::infer(["VPV"].into_iter()),
+        Some(Family::SolarCharger)
+    );
 }
 
 #[test]
