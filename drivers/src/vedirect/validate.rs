@@ -34,8 +34,10 @@
 //!    labels are thereby learned, not rejected forever.
 //!
 //! What no rule can see: digits lost only inside free numeric values (CE, SOC, TTG, H-counters)
-//! whose byte sum compensates exactly; that needs five or more lost digits in one block. The
-//! measured residual is in this module's tests (`damaged_blocks_measured`).
+//! whose byte sum compensates exactly; that needs five or more lost digits in one block (four
+//! digits sum to at most 228). Measured over 1,000,000 real blocks losing bytes at the issue's
+//! rate of 2 %: 1,295 passed the checksum, the checks rejected 1,293, 2 wrong blocks remained
+//! (tests: `damaged_blocks_measured`, `damaged_blocks_million`).
 
 use serde::Serialize;
 use thiserror::Error;

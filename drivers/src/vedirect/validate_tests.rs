@@ -738,6 +738,38 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Any records, in any order, any number of times: the validator never panics and counts
+    /// every block once.
+    #[test]
+    fn arbitrary_blocks_never_panic(blocks in proptest::collection::vec(
+        proptest::collection::vec((
+            prop_oneof![
+                prop::sample::select(vec![
+                    "PID", "FW", "FWE", "SER#", "V", "I", "P", "T", "CE", "SOC", "H1", "H2", "H7",
+                    "H8", "OR", "AR", "CS", "MON", "LOAD", "BMV", "HSDS", "X",
+                ]).prop_map(String::from),
+                "[ -~]{0,10}",
+            ],
+            prop_oneof![
+                prop::sample::select(vec![
+                    "0", "-1", "---", "ON", "0x00000001", "0xA381", "0308", "HQ1411MYIKN", "",
+                    "99999999999999999999", "-",
+                ]).prop_map(String::from),
+                "[ -~]{0,12}",
+            ],
+        ), 0..12),
+        1..6,
+    )) {
+        let mut v = TextValidator::new();
+        for fields in &blocks {
+            let _ = v.validate(&TextBlock { fields: fields.clone() });
+        }
+        let s = v.stats();
+        prop_assert_eq!(s.accepted + s.rejected, blocks.len() as u64);
+    }
+}
+
 /// xorshift64*: a fixed, dependency-free random stream for the measurement.
 struct Rng(u64);
 
@@ -821,6 +853,16 @@ fn damaged_blocks_measured() {
     assert!(m.wrong_published <= 5, "{m:?}");
 }
 
+/// Measured (release build, seed 0x5EED, vectors T1..T10 in turn, the validator primed with the
+/// device's clean blocks):
+///
+/// | drop rate | blocks | damaged | passed checksum | rejected | wrong published |
+/// |---|---|---|---|---|---|
+/// | 0.02 | 1,000,000 | 951,104 | 1,295 | 1,293 | 2 |
+/// | 0.05 | 1,000,000 | 999,322 | 964 | 963 | 1 |
+///
+/// The three that got through lost 5–7 digits inside free numbers only (H6/H7/H8/H17/H18 of T4;
+/// VPV/H19/H23 of T2), whose byte sum happened to be 256 or 512.
 #[test]
 #[ignore = "slow in debug builds: cargo test --release -p sungate-drivers damaged_blocks_million -- --ignored --nocapture"]
 fn damaged_blocks_million() {
