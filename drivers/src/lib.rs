@@ -8,6 +8,7 @@
 pub mod driver;
 pub mod link;
 pub mod pi30;
+pub mod plausible;
 pub mod reading;
 pub mod transport;
 pub mod vedirect;

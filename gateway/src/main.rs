@@ -117,7 +117,10 @@ enum DecodeCommand {
     /// Decode a raw VE.Direct byte stream (text blocks and HEX frames) into JSON lines.
     ///
     /// Prints one JSON object per committed text block and per HEX frame on stdout, and a
-    /// summary (blocks ok, checksum failures, hex frames, bytes skipped) on stderr.
+    /// summary (blocks ok, checksum failures, hex frames, bytes skipped, rejected) on stderr.
+    /// A block is committed when its checksum matches and it passes the gateway's structural
+    /// and plausibility checks; "rejected" counts checksum-valid blocks the checks dropped
+    /// (RUST_LOG=sungate_drivers=debug prints each reason).
     Vedirect(VedirectArgs),
 }
 

@@ -155,3 +155,100 @@ fn vedirect_bad_input_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// A VE.Direct block with its checksum byte computed.
+fn block(records: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (label, value) in records {
+        out.extend_from_slice(format!("\r\n{label}\t{value}").as_bytes());
+    }
+    out.extend_from_slice(b"\r\nChecksum\t");
+    let sum = out.iter().fold(0u8, |a, b| a.wrapping_add(*b));
+    out.push(0u8.wrapping_sub(sum));
+    out
+}
+
+/// T1's records, with `label` set to `value`.
+fn t1_with(label: &str, value: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&T1[..T1.len() - b"\r\nChecksum\t\xB1".len()]).into_owned();
+    let records: Vec<(String, String)> = text
+        .split("\r\n")
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let (l, v) = r.split_once('\t').unwrap();
+            let v = if l == label { value } else { v };
+            (l.to_owned(), v.to_owned())
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = records
+        .iter()
+        .map(|(l, v)| (l.as_str(), v.as_str()))
+        .collect();
+    block(&pairs)
+}
+
+#[test]
+fn vedirect_blocks_failing_the_checks_are_counted_and_not_printed() {
+    // The builder is right: T1 rebuilt is T1.
+    assert_eq!(t1_with("V", "12530"), T1);
+    let mut stream = T1.to_vec();
+    // a valid checksum, an impossible battery voltage (issue 11 finding 5)
+    stream.extend_from_slice(&t1_with("V", "-99999999999"));
+    // a valid checksum, the serial number lost a character
+    stream.extend_from_slice(&t1_with("SER#", "HQ1411MYIK"));
+    stream.extend_from_slice(&t1_with("V", "12540"));
+    let out = sungate(&["decode", "vedirect"], &stream);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let volts: Vec<f64> = lines
+        .iter()
+        .map(|l| l["fields"]["battery_voltage"].as_f64().unwrap())
+        .collect();
+    assert_eq!(volts, [12.53, 12.54]);
+    assert!(
+        stderr.trim_end().ends_with(
+            "blocks ok: 2, checksum failures: 0, hex frames: 0 (0 invalid), bytes skipped: 0, \
+             bytes read: 662, rejected: 2"
+        ),
+        "{stderr}"
+    );
+    // the real captures' summaries are checked by .ci/run and tests/tests/vedirect_captures.rs
+}
+
+#[test]
+fn pi30_absurd_or_implausible_number_is_an_error_never_null() {
+    use sungate_drivers::pi30::codec::{EncodeOptions, encode_frame};
+    let hex = |payload: String| -> String {
+        encode_frame(format!("({payload}").as_bytes(), EncodeOptions::default())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let v10 = "000.0 00.0 230.0 49.9 0161 0119 003 460 57.50 012 100 0069 0014 103.8 57.45 00000 00110110 00 00 00856 010";
+    // the builder reproduces V10 exactly
+    assert_eq!(hex(v10.to_owned()), QPIGS);
+    // finding 7: a field of 401 digits (valid CRC) was printed as null with exit 0
+    let long = v10.replacen("000.0", &"9".repeat(401), 1);
+    // an impossible battery voltage with a valid CRC
+    let volts = v10.replacen("57.50", "999.9", 1);
+    for (payload, what) in [
+        (long, "ac_input_voltage is not a number"),
+        (volts, "battery_voltage = 999.9 is implausible"),
+    ] {
+        let out = sungate(&["decode", "pi30", "QPIGS", &hex(payload)], b"");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(err.contains(what), "{err}");
+    }
+}

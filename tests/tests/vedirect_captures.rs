@@ -1,9 +1,10 @@
 //! Conformance: the real VE.Direct captures in ../shared/reference/captures decode completely.
 //!
 //! Each capture is fed through `TextParser` (whole, and in awkward chunk sizes), every committed
-//! block is decoded with `decode_fields`, records are assembled with `RecordAssembler`, and every
-//! HEX frame found between blocks decodes with a valid check byte. A missing capture fails the
-//! test: it never silently skips.
+//! block passes the structural checks of `TextValidator` (the captures are clean real data: a
+//! check that rejects any of their blocks is wrong), is decoded with `decode_fields`, records are
+//! assembled with `RecordAssembler`, and every HEX frame found between blocks decodes with a
+//! valid check byte. A missing capture fails the test: it never silently skips.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use sungate_drivers::vedirect::fields::decode_fields;
@@ -12,6 +13,7 @@ use sungate_drivers::vedirect::registers::lookup;
 use sungate_drivers::vedirect::text::{
     RecordAssembler, TextBlock, TextEvent, TextParser, TextStats,
 };
+use sungate_drivers::vedirect::validate::TextValidator;
 
 const DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -109,6 +111,24 @@ fn check_capture(name: &str, blocks_ok: u64, expect_hex: bool) -> Vec<TextBlock>
                 .unwrap_or_else(|e| panic!("{name}: register {:#06x}: {e}", r.id));
         }
     }
+
+    // Every block passes the structural and plausibility checks, as the gateway runs them (one
+    // validator for the whole stream), and again after a reset in the middle (a reconnect).
+    let mut validator = TextValidator::new();
+    for (i, b) in out.blocks.iter().enumerate() {
+        if i == out.blocks.len() / 2 {
+            validator.reset();
+        }
+        if let Err(reason) = validator.validate(b) {
+            panic!("{name}: block {i} rejected: {reason}: {b:?}");
+        }
+    }
+    let checks = validator.stats();
+    println!(
+        "{name}: checks accepted {}, rejected {}",
+        checks.accepted, checks.rejected
+    );
+    assert_eq!((checks.accepted, checks.rejected), (blocks_ok, 0), "{name}");
 
     // Every block decodes, with no field left as an unparsed token.
     for b in &out.blocks {

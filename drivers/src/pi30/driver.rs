@@ -503,6 +503,28 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn implausible_value_with_a_valid_crc_is_a_bad_reply() {
+        // V10 with a battery voltage of 999.9 V: the CRC is right, the value is not.
+        fn unit(command: &str) -> Option<Vec<u8>> {
+            match command {
+                "QPIGS" => data(
+                    "000.0 00.0 230.0 49.9 0161 0119 003 460 999.9 012 100 0069 0014 103.8 57.45 00000 00110110 00 00 00856 010",
+                ),
+                other => axpert(other),
+            }
+        }
+        let (host, dev) = tokio::io::duplex(1024);
+        let _unit = fake_unit(dev, unit);
+        let mut link = StreamLink::new(host);
+        let err = driver().poll(&mut link).await.unwrap_err();
+        let DriverError::BadReply { request, reason } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(request, "QPIGS");
+        assert!(reason.contains("battery_voltage = 999.9"), "{reason}");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn setter_outside_the_units_limits_is_refused_before_sending() {
         let (host, dev) = tokio::io::duplex(1024);
         let unit = fake_unit(dev, axpert);

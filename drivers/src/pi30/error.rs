@@ -55,6 +55,16 @@ pub enum DecodeError {
     },
     #[error("{query}: {reason}")]
     InvalidPayload { query: String, reason: String },
+    /// A number outside its field's physical range (see [`crate::plausible`]): the CRC was
+    /// right, so the unit itself sent it, but no dashboard should plot it.
+    #[error("{query}: field {field} = {value} is implausible (allowed {min} ..= {max})")]
+    Implausible {
+        query: String,
+        field: String,
+        value: String,
+        min: String,
+        max: String,
+    },
 }
 
 /// A setter was refused before any command string was built.

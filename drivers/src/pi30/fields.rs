@@ -10,7 +10,11 @@
 //!   missing field; extra tokens beyond the known layout are kept as `unknown_<n>` text fields
 //!   (n = 1-based position), never an error;
 //! - a non-numeric token where a number must be is an error, never a guess (`inf`, `1e3`, `NaN`
-//!   are refused);
+//!   are refused), and so is a number of absurd length (over 16 characters) or one that does not
+//!   fit a finite float;
+//! - a number outside its field's physical range ([`crate::plausible`], e.g. a battery voltage of
+//!   999.9 V) is an error ([`DecodeError::Implausible`]): the CRC proves the unit sent it, not
+//!   that it is true;
 //! - a `-` placeholder (seen in QPIRI "max parallel units" on 24 V units, V18) means "not
 //!   reported": the field is *omitted*. mpp-solar maps it to 0, but 0 units is a wrong value a
 //!   dashboard would plot, while an absent field is honest;
@@ -466,6 +470,15 @@ pub fn decode_payload(
             );
         }
     }
+    // Physical limits (crate::plausible): a value no real unit can have is an error, never a
+    // reading.
+    crate::plausible::check_reading(&r).map_err(|e| DecodeError::Implausible {
+        query: qn.clone(),
+        field: e.field,
+        value: e.value.to_string(),
+        min: e.min.to_string(),
+        max: e.max.to_string(),
+    })?;
     Ok(r)
 }
 
@@ -660,16 +673,21 @@ fn is_decimal(tok: &str) -> bool {
     n > 0 && dots <= 1
 }
 
+/// Longest numeric token accepted. Real fields are at most 6 characters (`03749`, `103.8`,
+/// `00.00`); 16 leaves room for any firmware while refusing a run of digits that can only be a
+/// broken reply (a 401-digit field would otherwise parse to `inf` and be printed as `null`).
+const MAX_NUMBER_LEN: usize = 16;
+
 fn parse_float(tok: &str) -> Option<f64> {
-    if is_decimal(tok) {
-        tok.parse().ok()
+    if is_decimal(tok) && tok.len() <= MAX_NUMBER_LEN {
+        tok.parse().ok().filter(|v: &f64| v.is_finite())
     } else {
         None
     }
 }
 
 fn parse_int(tok: &str) -> Option<i64> {
-    if is_decimal(tok) && !tok.contains('.') {
+    if is_decimal(tok) && !tok.contains('.') && tok.len() <= MAX_NUMBER_LEN {
         tok.parse().ok()
     } else {
         None
@@ -1730,6 +1748,88 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// V10's payload with field `i` (0-based) replaced, framed with a valid CRC.
+    fn v10_with(i: usize, token: &str) -> Vec<u8> {
+        let payload = "000.0 00.0 230.0 49.9 0161 0119 003 460 57.50 012 100 0069 0014 103.8 57.45 00000 00110110 00 00 00856 010";
+        let mut tokens: Vec<&str> = payload.split(' ').collect();
+        tokens[i] = token;
+        let body = format!("({}", tokens.join(" "));
+        crate::pi30::codec::encode_frame(body.as_bytes(), Default::default())
+    }
+
+    #[test]
+    fn absurdly_long_or_non_finite_number_is_an_error_never_null() {
+        // Finding 7: 401 digits parsed to f64 infinity, which JSON prints as null.
+        let long = "9".repeat(401);
+        for (i, field) in [(0, "ac_input_voltage"), (4, "ac_output_apparent_power")] {
+            let frame = v10_with(i, &long);
+            let err =
+                decode_frame("QPIGS", &frame, Variant::Pi30, DecodeOptions::default()).unwrap_err();
+            assert_eq!(
+                err,
+                Pi30Error::Decode(DecodeError::InvalidNumber {
+                    query: "QPIGS".into(),
+                    field,
+                    token: long.clone(),
+                }),
+                "field {i}"
+            );
+        }
+        // 17 characters is over the limit even when the value would be small.
+        assert!(parse_float("00000000000000001").is_none());
+        assert_eq!(parse_float("0000000000000001"), Some(1.0));
+        assert!(parse_int("12345678901234567").is_none());
+    }
+
+    #[test]
+    fn implausible_qpigs_value_is_an_error_naming_field_and_value() {
+        let frame = v10_with(8, "999.9");
+        let err =
+            decode_frame("QPIGS", &frame, Variant::Pi30, DecodeOptions::default()).unwrap_err();
+        assert_eq!(
+            err,
+            Pi30Error::Decode(DecodeError::Implausible {
+                query: "QPIGS".into(),
+                field: "battery_voltage".into(),
+                value: "999.9".into(),
+                min: "0".into(),
+                max: "100".into(),
+            })
+        );
+        assert!(err.to_string().contains("battery_voltage = 999.9"), "{err}");
+        // the same reply with a real voltage decodes (the frame builder is not the cause)
+        assert!(
+            decode_frame(
+                "QPIGS",
+                &v10_with(8, "57.50"),
+                Variant::Pi30,
+                DecodeOptions::default()
+            )
+            .is_ok()
+        );
+        for (i, token, field) in [
+            (1, "99.9", None), // 99.9 Hz: within 0..=100, accepted
+            (1, "199.9", Some("ac_input_frequency")),
+            (10, "101", Some("battery_capacity")),
+            (11, "0300", Some("inverter_heat_sink_temperature")),
+            (13, "1500.0", Some("pv_input_voltage")),
+        ] {
+            let got = decode_frame(
+                "QPIGS",
+                &v10_with(i, token),
+                Variant::Pi30,
+                DecodeOptions::default(),
+            );
+            match field {
+                None => assert!(got.is_ok(), "{token}: {got:?}"),
+                Some(f) => assert!(
+                    matches!(&got, Err(Pi30Error::Decode(DecodeError::Implausible { field, .. })) if field == f),
+                    "{token}: {got:?}"
+                ),
+            }
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::fields::{decode_fields, product_name};
 use super::hex::{HexCommand, HexFrame, RegisterFrame, decode_frame};
 use super::registers;
 use super::text::{RecordAssembler, TextBlock, TextEvent, TextParser};
+use super::validate::{TextValidator, ValidatorStats};
 use crate::driver::{Command, DeviceInfo, Driver, DriverError, FieldSpec, Outcome, Snapshot};
 use crate::link::{Link, LinkError};
 use crate::reading::Reading;
@@ -47,6 +48,10 @@ pub struct VeDirectDriver {
     options: VeDirectOptions,
     /// Blocks from HEX exchanges that completed a record are kept for the next poll.
     pending: Option<TextBlock>,
+    /// Checks every checksum-valid block against the device's previous ones; lives as long as
+    /// the driver (the port), so it knows the device across polls, and is reset by `identify`
+    /// (after a reconnect the device may be another one).
+    validator: TextValidator,
 }
 
 impl VeDirectDriver {
@@ -54,10 +59,18 @@ impl VeDirectDriver {
         VeDirectDriver {
             options,
             pending: None,
+            validator: TextValidator::new(),
         }
     }
 
-    /// Read until one complete record (all its blocks with valid checksums) arrives.
+    /// Blocks accepted and rejected by the structural checks since the driver was made.
+    pub fn validator_stats(&self) -> ValidatorStats {
+        self.validator.stats()
+    }
+
+    /// Read until one complete record (all its blocks with valid checksums that pass the
+    /// [`TextValidator`]) arrives. A rejected block is dropped like a checksum failure and the
+    /// reading goes on until the deadline, so the next good record still makes the poll.
     pub async fn read_record(&mut self, io: &mut dyn Link) -> Result<TextBlock, DriverError> {
         if let Some(record) = self.pending.take() {
             return Ok(record);
@@ -66,15 +79,19 @@ impl VeDirectDriver {
         io.discard_input().await?;
         let mut parser = TextParser::new();
         let mut assembler = RecordAssembler::new();
+        let validator = &mut self.validator;
+        let rejected_before = validator.stats().rejected;
         let deadline = Instant::now() + self.options.record_timeout;
         loop {
             let chunk = io.read_chunk(deadline).await.map_err(|e| match e {
                 LinkError::Timeout { .. } => DriverError::BadReply {
                     request: "text record".into(),
                     reason: format!(
-                        "no complete record with a valid checksum within {:?} ({} blocks failed)",
+                        "no complete record with a valid checksum within {:?} ({} blocks failed \
+                         their checksum, {} were rejected by the structural checks)",
                         self.options.record_timeout,
-                        parser.stats().checksum_failures
+                        parser.stats().checksum_failures,
+                        validator.stats().rejected - rejected_before
                     ),
                 },
                 other => DriverError::Link(other),
@@ -82,8 +99,11 @@ impl VeDirectDriver {
             let mut done = None;
             parser.feed(&chunk, |event| {
                 if let TextEvent::Block(block) = event {
-                    if let Some(record) = assembler.push(block) {
-                        done.get_or_insert(record);
+                    // A rejection is logged by the validator; the block is simply not used.
+                    if validator.validate(&block).is_ok() {
+                        if let Some(record) = assembler.push(block) {
+                            done.get_or_insert(record);
+                        }
                     }
                 }
             });
@@ -214,6 +234,9 @@ impl Driver for VeDirectDriver {
     }
 
     async fn identify(&mut self, io: &mut dyn Link) -> Result<DeviceInfo, DriverError> {
+        // After a (re)connect the device may be another one: forget what the checks learned.
+        self.validator.reset();
+        self.pending = None;
         let record = self.read_record(io).await?;
         let pid = record.get("PID").map(str::to_owned);
         let model = pid
@@ -402,6 +425,114 @@ mod tests {
         let mut link = StreamLink::new(host);
         let err = VeDirectDriver::default().poll(&mut link).await.unwrap_err();
         assert!(matches!(err, DriverError::BadReply { .. }), "{err}");
+    }
+
+    /// A text block with its checksum byte appended.
+    fn with_checksum(body: &[u8]) -> Vec<u8> {
+        let mut out = body.to_vec();
+        out.extend_from_slice(b"\r\nChecksum\t");
+        let sum = out.iter().fold(0u8, |a, b| a.wrapping_add(*b));
+        out.push(0u8.wrapping_sub(sum));
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_block_rejected_by_the_checks_is_skipped_and_the_next_record_returned() {
+        // Issue 11 finding 5: `BMV\t712 Smart` lost `V` and `t`, SOC lost its `6`; the lost
+        // bytes sum to 256 so the checksum still matches.
+        let main = crate::vedirect::text::tests::T10;
+        let split = main.iter().position(|&b| b == b'~').unwrap() + 1;
+        let (good_main, hist) = main.split_at(split);
+        let damaged: Vec<u8> = String::from_utf8_lossy(good_main)
+            .replacen("BMV\t712 Smart", "BM\t712 Smar", 1)
+            .replacen("SOC\t916", "SOC\t91", 1)
+            .into_bytes();
+        // the original checksum byte `~` still matches
+        assert_eq!(damaged.iter().fold(0u8, |a, b| a.wrapping_add(*b)), 0);
+        let (host, mut dev) = tokio::io::duplex(8192);
+        let (good_main, hist) = (good_main.to_vec(), hist.to_vec());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = dev.write_all(&damaged).await;
+            let _ = dev.write_all(&hist).await;
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            let _ = dev.write_all(&good_main).await;
+            let _ = dev.write_all(&hist).await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        let mut link = StreamLink::new(host);
+        let mut d = VeDirectDriver::default();
+        let snap = d.poll(&mut link).await.unwrap().flatten();
+        assert_eq!(
+            snap.value("bmv_model").and_then(|v| v.as_str()),
+            Some("712 Smart")
+        );
+        assert_eq!(
+            snap.value("state_of_charge").and_then(|v| v.as_f64()),
+            Some(91.6)
+        );
+        assert!(snap.get("bm").is_none());
+        // only the damaged block (the history block after it passes the checks, H1..H18 being
+        // battery-monitor labels, and is dropped by the assembler: its record has no PID block)
+        assert_eq!(d.validator_stats().rejected, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_implausible_blocks_time_out_naming_the_rejections() {
+        let (host, mut dev) = tokio::io::duplex(8192);
+        tokio::spawn(async move {
+            let bad = with_checksum(b"\r\nPID\t0xA042\r\nV\t-99999999999\r\nHSDS\t3");
+            for _ in 0..10 {
+                let _ = dev.write_all(&bad).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        let mut link = StreamLink::new(host);
+        let mut d = VeDirectDriver::default();
+        let err = d.poll(&mut link).await.unwrap_err();
+        let DriverError::BadReply { reason, .. } = &err else {
+            panic!("{err}")
+        };
+        assert!(
+            reason.contains("rejected by the structural checks"),
+            "{reason}"
+        );
+        assert!(!reason.contains(" 0 were rejected"), "{reason}");
+        assert!(d.validator_stats().rejected >= 3);
+        assert_eq!(d.validator_stats().accepted, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn identify_forgets_what_the_checks_learned() {
+        let (host, mut dev) = tokio::io::duplex(8192);
+        tokio::spawn(async move {
+            for _ in 0..6 {
+                let _ = dev.write_all(BMV_MAIN).await;
+                let _ = dev.write_all(BMV_HIST).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        let mut link = StreamLink::new(host);
+        let mut d = VeDirectDriver::default();
+        // learned from another device: an MPPT
+        let mpt = with_checksum(
+            b"\r\nPID\t0xA042\r\nFW\t123\r\nSER#\tHQ1411MYIKN\r\nV\t12530\r\nHSDS\t274",
+        );
+        let mut p = TextParser::new();
+        p.feed(&mpt, |e| {
+            if let TextEvent::Block(b) = e {
+                assert!(d.validator.validate(&b).is_ok());
+            }
+        });
+        assert!(d.validator.family().is_some());
+        let info = d.identify(&mut link).await.unwrap();
+        assert_eq!(info.model.as_deref(), Some("BMV-700"));
+        assert_eq!(
+            d.validator.family(),
+            Some(crate::vedirect::validate::Family::BatteryMonitor)
+        );
+        assert_eq!(d.validator_stats().rejected, 0);
     }
 
     #[tokio::test(start_paused = true)]

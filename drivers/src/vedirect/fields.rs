@@ -63,9 +63,9 @@
 use crate::reading::{Field, Reading, Value};
 use std::borrow::Cow;
 
-/// How one label's value is decoded.
+/// How one label's value is decoded (also the syntax class [`super::validate`] checks).
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub(crate) enum Kind {
     /// Integer divided by the divisor, as Float (1000 for mV → V).
     Scaled(f64, &'static str),
     /// Integer kept as Int, with an optional unit.
@@ -80,7 +80,8 @@ enum Kind {
     Bits(&'static [(u32, &'static str)]),
 }
 
-fn spec(label: &str) -> Option<(&'static str, Kind)> {
+/// The field name and kind of a label of the spec's table; `None` for labels it does not list.
+pub(crate) fn spec(label: &str) -> Option<(&'static str, Kind)> {
     use Kind::*;
     Some(match label {
         "PID" => ("model", Product),
@@ -448,7 +449,7 @@ pub fn parse_pid(token: &str) -> Option<u16> {
 
 /// FW: "123" → "1.23", "0308" → "3.08", "C208" → "2.08-rcC" (release candidate C).
 /// FWE: "0208FF" / "208FF" → "2.08", "020801" → "2.08-beta-01".
-fn firmware_version(label: &str, token: &str) -> Option<String> {
+pub(crate) fn firmware_version(label: &str, token: &str) -> Option<String> {
     let t = token.trim();
     if !t.is_ascii() || t.is_empty() {
         return None;
@@ -479,7 +480,7 @@ fn firmware_version(label: &str, token: &str) -> Option<String> {
     })
 }
 
-fn parse_bool(token: &str) -> Option<bool> {
+pub(crate) fn parse_bool(token: &str) -> Option<bool> {
     let t = token.trim();
     if t.eq_ignore_ascii_case("on") {
         Some(true)

@@ -6,6 +6,8 @@
 //! - [`text`]: streaming Text parser ([`TextParser`]: bytes → verified blocks, HEX frames that
 //!   arrive between or inside blocks, checksum failures) and [`RecordAssembler`] (blocks → one
 //!   record per device update).
+//! - [`validate`]: structural and plausibility checks of checksum-valid blocks against the
+//!   spec's per-family label table and the device's previous blocks ([`TextValidator`]).
 //! - [`fields`]: typed decoding of text records into a [`Reading`](crate::Reading).
 //! - [`hex`]: HEX frames ([`HexFrame`]) — decode, encode, builders, request/response views.
 //! - [`registers`]: the register table (ids, types, scales, "not available" values, access and
@@ -18,6 +20,7 @@ pub mod fields;
 pub mod hex;
 pub mod registers;
 pub mod text;
+pub mod validate;
 
 pub use fields::{decode_fields, product_name};
 pub use hex::{
@@ -26,3 +29,4 @@ pub use hex::{
 };
 pub use registers::{Access, Register, RegisterKind, lookup};
 pub use text::{RecordAssembler, TextBlock, TextEvent, TextParser, TextStats};
+pub use validate::{Family, Rejection, TextValidator, ValidatorStats};

@@ -447,36 +447,36 @@ pub(crate) mod tests {
     // ---- golden blocks from ../shared/reference/vedirect/vectors.md section D ----
 
     /// T1: BlueSolar MPPT 75/15 (PID 0xA042, FW 1.23), karioja bluesolar_1.23.dump offset 165.
-    const T1: &[u8] = b"\r\nPID\t0xA042\r\nFW\t123\r\nSER#\tHQ1411MYIKN\r\nV\t12530\r\nI\t640\r\nVPV\t31390\r\nPPV\t8\r\nCS\t3\r\nERR\t0\r\nLOAD\tON\r\nIL\t0\r\nH19\t8272\r\nH20\t0\r\nH21\t11\r\nH22\t25\r\nH23\t119\r\nHSDS\t274\r\nChecksum\t\xB1";
+    pub(crate) const T1: &[u8] = b"\r\nPID\t0xA042\r\nFW\t123\r\nSER#\tHQ1411MYIKN\r\nV\t12530\r\nI\t640\r\nVPV\t31390\r\nPPV\t8\r\nCS\t3\r\nERR\t0\r\nLOAD\tON\r\nIL\t0\r\nH19\t8272\r\nH20\t0\r\nH21\t11\r\nH22\t25\r\nH23\t119\r\nHSDS\t274\r\nChecksum\t\xB1";
     /// T2: same device, offset 8529: async HEX frame (0x1050 day record) before the block.
-    const T2_HEX: &[u8] =
+    pub(crate) const T2_HEX: &[u8] =
         b":A501000000000000000000000ED04C6040000000000C200000000000B0000000900C80D120172";
-    const T2: &[u8] = b"\r\nPID\t0xA042\r\nFW\t123\r\nSER#\tHQ1411MYIKN\r\nV\t12540\r\nI\t620\r\nVPV\t34890\r\nPPV\t8\r\nCS\t3\r\nERR\t0\r\nLOAD\tON\r\nIL\t0\r\nH19\t8272\r\nH20\t0\r\nH21\t11\r\nH22\t25\r\nH23\t119\r\nHSDS\t274\r\nChecksum\t\xAA";
+    pub(crate) const T2: &[u8] = b"\r\nPID\t0xA042\r\nFW\t123\r\nSER#\tHQ1411MYIKN\r\nV\t12540\r\nI\t620\r\nVPV\t34890\r\nPPV\t8\r\nCS\t3\r\nERR\t0\r\nLOAD\tON\r\nIL\t0\r\nH19\t8272\r\nH20\t0\r\nH21\t11\r\nH22\t25\r\nH23\t119\r\nHSDS\t274\r\nChecksum\t\xAA";
     /// T3: BMV-700 (PID 0x203, FW 3.08), karioja bvm702.dump offset 262, the PID half.
     pub(crate) const T3: &[u8] = b"\r\nPID\t0x203\r\nV\t12065\r\nI\t-7626\r\nP\t-92\r\nCE\t-65476\r\nSOC\t839\r\nTTG\t942\r\nAlarm\tOFF\r\nRelay\tOFF\r\nAR\t0\r\nBMV\t700\r\nFW\t0308\r\nChecksum\tm";
     /// T4: same device, offset 123, the history half.
     pub(crate) const T4: &[u8] = b"\r\nH1\t-149322\r\nH2\t-82854\r\nH3\t0\r\nH4\t0\r\nH5\t0\r\nH6\t-5526294\r\nH7\t11733\r\nH8\t16161\r\nH9\t368003\r\nH10\t26\r\nH11\t0\r\nH12\t0\r\nH17\t6843\r\nH18\t8527\r\nChecksum\t\xBC";
     /// T5: same device, offset 67159: checksum byte ':' (0x3A).
-    const T5: &[u8] = b"\r\nPID\t0x203\r\nV\t12164\r\nI\t-2674\r\nP\t-33\r\nCE\t-65887\r\nSOC\t837\r\nTTG\t2199\r\nAlarm\tOFF\r\nRelay\tOFF\r\nAR\t0\r\nBMV\t700\r\nFW\t0308\r\nChecksum\t:";
+    pub(crate) const T5: &[u8] = b"\r\nPID\t0x203\r\nV\t12164\r\nI\t-2674\r\nP\t-33\r\nCE\t-65887\r\nSOC\t837\r\nTTG\t2199\r\nAlarm\tOFF\r\nRelay\tOFF\r\nAR\t0\r\nBMV\t700\r\nFW\t0308\r\nChecksum\t:";
     /// T6: SmartSolar MPPT 100/20 (PID 0xA05F, FW 1.39), karioja smartsolar_1.39.dump offset 157.
-    const T6: &[u8] = b"\r\nPID\t0xA05F\r\nFW\t139\r\nSER#\tHQ18486U2B4\r\nV\t12810\r\nI\t-10\r\nVPV\t10\r\nPPV\t0\r\nCS\t0\r\nMPPT\t0\r\nERR\t0\r\nLOAD\tON\r\nIL\t0\r\nH19\t0\r\nH20\t0\r\nH21\t0\r\nH22\t0\r\nH23\t0\r\nHSDS\t0\r\nChecksum\t\xE4";
+    pub(crate) const T6: &[u8] = b"\r\nPID\t0xA05F\r\nFW\t139\r\nSER#\tHQ18486U2B4\r\nV\t12810\r\nI\t-10\r\nVPV\t10\r\nPPV\t0\r\nCS\t0\r\nMPPT\t0\r\nERR\t0\r\nLOAD\tON\r\nIL\t0\r\nH19\t0\r\nH20\t0\r\nH21\t0\r\nH22\t0\r\nH23\t0\r\nHSDS\t0\r\nChecksum\t\xE4";
     /// T7: same device, offset 72157: two async HEX frames (0x1050, 0x104F) before the block.
-    const T7_HEX1: &[u8] =
+    pub(crate) const T7_HEX1: &[u8] =
         b":A5010000000000000000000000D05F904000000000000000000000000000000000001000000DB";
-    const T7_HEX2: &[u8] =
+    pub(crate) const T7_HEX2: &[u8] =
         b":A4F1000010000000000000000000000000001000D0500F904FFFFFFFFFFFFFFFFFFFFFFFFFFE8";
-    const T7: &[u8] = b"\r\nPID\t0xA05F\r\nFW\t139\r\nSER#\tHQ18486U2B4\r\nV\t12730\r\nI\t-10\r\nVPV\t10\r\nPPV\t0\r\nCS\t0\r\nMPPT\t0\r\nERR\t0\r\nLOAD\tON\r\nIL\t0\r\nH19\t0\r\nH20\t0\r\nH21\t0\r\nH22\t0\r\nH23\t0\r\nHSDS\t0\r\nChecksum\t\xE3";
+    pub(crate) const T7: &[u8] = b"\r\nPID\t0xA05F\r\nFW\t139\r\nSER#\tHQ18486U2B4\r\nV\t12730\r\nI\t-10\r\nVPV\t10\r\nPPV\t0\r\nCS\t0\r\nMPPT\t0\r\nERR\t0\r\nLOAD\tON\r\nIL\t0\r\nH19\t0\r\nH20\t0\r\nH21\t0\r\nH22\t0\r\nH23\t0\r\nHSDS\t0\r\nChecksum\t\xE3";
     /// T8: SmartSolar MPPT 75/15 (PID 0xA053, FW 1.56), KinDR007/VictronMPPT-ESPHOME log.
-    const T8: &[u8] = b"\r\nPID\t0xA053\r\nFW\t156\r\nSER#\tHQ1942K7LJ8\r\nV\t12450\r\nI\t0\r\nVPV\t10\r\nPPV\t0\r\nCS\t0\r\nMPPT\t0\r\nOR\t0x00000001\r\nERR\t0\r\nLOAD\tON\r\nIL\t0\r\nH19\t3\r\nH20\t0\r\nH21\t24\r\nH22\t1\r\nH23\t15\r\nHSDS\t3\r\nChecksum\t\xE1";
+    pub(crate) const T8: &[u8] = b"\r\nPID\t0xA053\r\nFW\t156\r\nSER#\tHQ1942K7LJ8\r\nV\t12450\r\nI\t0\r\nVPV\t10\r\nPPV\t0\r\nCS\t0\r\nMPPT\t0\r\nOR\t0x00000001\r\nERR\t0\r\nLOAD\tON\r\nIL\t0\r\nH19\t3\r\nH20\t0\r\nH21\t24\r\nH22\t1\r\nH23\t15\r\nHSDS\t3\r\nChecksum\t\xE1";
     /// T9: SmartSolar MPPT 100/30 (PID 0xA056, FW 1.61), go-victron: checksum ')' then at once the
     /// HEX reply to "get 0xEDD0" (H23).
-    const T9: &[u8] = b"\r\nPID\t0xA056\r\nFW\t161\r\nSER#\tHQ19499RHC5\r\nV\t11880\r\nI\t0\r\nVPV\t10\r\nPPV\t0\r\nCS\t0\r\nMPPT\t0\r\nOR\t0x00000001\r\nERR\t0\r\nLOAD\tON\r\nH19\t4803\r\nH20\t0\r\nH21\t0\r\nH22\t0\r\nH23\t0\r\nHSDS\t280\r\nChecksum\t):7D0ED00000091\n";
+    pub(crate) const T9: &[u8] = b"\r\nPID\t0xA056\r\nFW\t161\r\nSER#\tHQ19499RHC5\r\nV\t11880\r\nI\t0\r\nVPV\t10\r\nPPV\t0\r\nCS\t0\r\nMPPT\t0\r\nOR\t0x00000001\r\nERR\t0\r\nLOAD\tON\r\nH19\t4803\r\nH20\t0\r\nH21\t0\r\nH22\t0\r\nH23\t0\r\nHSDS\t280\r\nChecksum\t):7D0ED00000091\n";
     /// T10: BMV-712 Smart (PID 0xA381, FW 4.03), dbr/vedirect-rs test_partial_stream: two blocks
     /// back to back (checksums 0x7E and 0x03).
     pub(crate) const T10: &[u8] = b"\r\nPID\t0xA381\r\nV\t12282\r\nVS\t29\r\nI\t-2288\r\nP\t-28\r\nCE\t-74900\r\nSOC\t916\r\nTTG\t10350\r\nAlarm\tOFF\r\nRelay\tOFF\r\nAR\t0\r\nBMV\t712 Smart\r\nFW\t0403\r\nChecksum\t~\r\nH1\t-76138\r\nH2\t-76138\r\nH3\t0\r\nH4\t0\r\nH5\t0\r\nH6\t-1876218\r\nH7\t12171\r\nH8\t20418\r\nH9\t1199744\r\nH10\t0\r\nH11\t0\r\nH12\t0\r\nH15\t20\r\nH16\t21033\r\nH17\t2404\r\nH18\t2415\r\nChecksum\t\x03";
     /// H32 (emonhub #160): two async frames arriving inside a SmartSolar block, before `\r\nERR`.
     /// The block around them is built here from T8 (COMPUTED: the text bytes are T8's).
-    const H32_FRAMES: &[u8] = b":ADBED001A0D5C\n:A0202000200000045\n";
+    pub(crate) const H32_FRAMES: &[u8] = b":ADBED001A0D5C\n:A0202000200000045\n";
 
     fn parse(stream: &[u8]) -> (Vec<TextEvent>, TextStats) {
         let mut p = TextParser::new();

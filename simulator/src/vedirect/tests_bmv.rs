@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::tests_common::{Unit, ask, ask1, blocks, frame_value, get, labels, run, segment};
+use super::tests_common::{
+    Unit, ask, ask1, blocks, frame_value, get, labels, run, run_through_checks, segment,
+};
 use super::{AuxInput, BmvConfig, BmvModel, FirmwareMode, VeDevice};
 
 fn bmv() -> BmvModel {
@@ -247,4 +249,40 @@ fn checksum_bytes_that_trip_naive_parsers_still_parse() {
     assert!(checksums.contains(&b':'));
     assert!(checksums.contains(&b'\r') || checksums.contains(&b'\n') || checksums.contains(&0));
     assert!(checksums.iter().any(|b| *b >= 0x80));
+}
+
+#[test]
+fn hours_of_output_pass_the_gateways_checks_in_every_configuration() {
+    // Every aux input, 12/24/48 V, discharge and charge through full (synchronisation resets
+    // CE and the discharge history): not one block may be rejected by the gateway.
+    for aux in [
+        AuxInput::None,
+        AuxInput::Starter,
+        AuxInput::Midpoint,
+        AuxInput::Temperature,
+    ] {
+        for nominal in [12.0, 24.0, 48.0] {
+            let cfg = BmvConfig {
+                aux_input: aux,
+                nominal_voltage: nominal,
+                capacity_ah: 400,
+                initial_soc_percent: 60.0,
+                ..BmvConfig::default()
+            };
+            let mut m = BmvModel::new(cfg, 11);
+            let (blocks, rejected) = run_through_checks(&mut m, 5 * 3600, 300, |m, t| {
+                // discharge hard for an hour, then charge at 0.25 C past full, then idle
+                let (load, charge) = match t {
+                    0..3600 => (120.0, 0.0),
+                    3600..16200 => (2.0, 100.0),
+                    _ => (0.0, 0.0),
+                };
+                m.set_env("load_current_a", &json!(load)).unwrap();
+                m.set_env("charge_current_a", &json!(charge)).unwrap();
+            });
+            assert!(blocks >= 2 * 5 * 3600 - 2, "{aux:?} {nominal} V: {blocks}");
+            assert_eq!(m.battery.soc, 1.0, "charged to full (synchronised)");
+            assert!(rejected.is_empty(), "{aux:?} {nominal} V: {rejected:#?}");
+        }
+    }
 }

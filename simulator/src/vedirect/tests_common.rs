@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sungate_drivers::vedirect::hex::decode_frame;
 use sungate_drivers::vedirect::text::{TextEvent, TextParser};
+use sungate_drivers::vedirect::validate::TextValidator;
 
 use super::VeDevice;
 
@@ -21,8 +22,19 @@ pub(crate) enum Unit {
 /// block with a bad checksum (which is also what a HEX frame inside a block produces), stray
 /// bytes, or a truncated unit.
 pub(crate) fn segment(bytes: &[u8]) -> Result<Vec<Unit>, String> {
+    segment_with(bytes, true)
+}
+
+/// [`segment`] without the gateway's value checks: for devices driven with absurd configurations
+/// or environments on purpose (the output must still frame cleanly; its values need not be
+/// physical).
+pub(crate) fn segment_framing(bytes: &[u8]) -> Result<Vec<Unit>, String> {
+    segment_with(bytes, false)
+}
+
+fn segment_with(bytes: &[u8], check_values: bool) -> Result<Vec<Unit>, String> {
     let units = segment_only(bytes)?;
-    let codec = codec_units(bytes)?;
+    let codec = codec_units(bytes, check_values)?;
     if codec != units {
         return Err(format!("codec sees {codec:?}, segmenter {units:?}"));
     }
@@ -30,14 +42,25 @@ pub(crate) fn segment(bytes: &[u8]) -> Result<Vec<Unit>, String> {
 }
 
 /// The same stream through the shared `TextParser` (one byte at a time, the worst chunking), with
-/// every HEX frame also decoded by the shared HEX codec. Fails on any checksum failure or skip.
-pub(crate) fn codec_units(bytes: &[u8]) -> Result<Vec<Unit>, String> {
+/// every HEX frame also decoded by the shared HEX codec and every block checked by the gateway's
+/// `TextValidator`. Fails on any checksum failure or skip, and on any block the checks find wrong
+/// in itself (bad syntax, a value outside its physical range): the simulator must never send
+/// what the gateway would drop. A change of the label set (a learnable rejection) is fine.
+pub(crate) fn codec_units(bytes: &[u8], check_values: bool) -> Result<Vec<Unit>, String> {
     let mut parser = TextParser::new();
+    let mut validator = TextValidator::new();
     let mut units = Vec::new();
     let mut bad = Vec::new();
     for b in bytes {
         parser.feed(std::slice::from_ref(b), |ev| match ev {
-            TextEvent::Block(block) => units.push(Unit::Block(block.fields)),
+            TextEvent::Block(block) => {
+                if let (true, Err(reason)) = (check_values, validator.validate(&block)) {
+                    if !reason.is_learnable() {
+                        bad.push(format!("rejected by the gateway: {reason}: {block:?}"));
+                    }
+                }
+                units.push(Unit::Block(block.fields))
+            }
             TextEvent::Hex(frame) => {
                 if let Err(e) = decode_frame(&frame) {
                     bad.push(format!("{}: {e}", lossy(&frame)));
@@ -172,4 +195,32 @@ pub(crate) fn frame_value(frame: &str) -> (u16, u8, Vec<u8>) {
         .collect();
     let id = u16::from_le_bytes([bytes[0], bytes[1]]);
     (id, bytes[2], bytes[3..bytes.len() - 1].to_vec())
+}
+
+/// Run `dev` for `seconds` (in steps of `step` seconds, with `between` called before each step to
+/// change its environment) and check every text block with the gateway's `TextValidator`, as one
+/// running gateway would see the stream. Returns (blocks, rejected).
+pub(crate) fn run_through_checks<D: VeDevice>(
+    dev: &mut D,
+    seconds: u64,
+    step: u64,
+    mut between: impl FnMut(&mut D, u64),
+) -> (u64, Vec<String>) {
+    let mut parser = TextParser::new();
+    let mut validator = TextValidator::new();
+    let mut rejected = Vec::new();
+    let mut t = 0;
+    while t < seconds {
+        between(dev, t);
+        dev.advance(Duration::from_secs(step));
+        parser.feed(&dev.take_output(), |ev| {
+            if let TextEvent::Block(block) = ev {
+                if let Err(reason) = validator.validate(&block) {
+                    rejected.push(format!("t={t}: {reason}: {block:?}"));
+                }
+            }
+        });
+        t += step;
+    }
+    (validator.stats().accepted, rejected)
 }

@@ -7,7 +7,9 @@ use serde_json::json;
 use sungate_drivers::vedirect::hex::decode_frame;
 use sungate_drivers::vedirect::registers;
 
-use super::tests_common::{ask, ask1, blocks, frame_value, get, hex_frames, labels, run, segment};
+use super::tests_common::{
+    ask, ask1, blocks, frame_value, get, hex_frames, labels, run, run_through_checks, segment,
+};
 use super::{FirmwareMode, MpptConfig, MpptModel, VeDevice};
 
 fn mppt() -> MpptModel {
@@ -473,4 +475,25 @@ fn env_keys_are_validated() {
     let snap = m.snapshot();
     assert_eq!(snap["device"], json!("mppt"));
     assert!(snap["remote"]["temperature_in_use"] == json!(false));
+}
+
+#[test]
+fn a_day_of_output_passes_the_gateways_checks() {
+    // A whole day (night, sunrise, bulk, absorption, float, sunset, the day counter rolling
+    // over) for 12/24/48 V systems, one block and split records: not one block rejected.
+    for (nominal, split) in [(12.0, false), (24.0, true), (48.0, false)] {
+        let cfg = MpptConfig {
+            nominal_voltage: nominal,
+            split_text_block: split,
+            time_of_day_h: 0.0,
+            ..MpptConfig::default()
+        };
+        let mut m = MpptModel::new(cfg, 3);
+        let (blocks, rejected) = run_through_checks(&mut m, 86_400 + 3600, 600, |_, _| {});
+        assert!(blocks >= 86_400, "{nominal} V: {blocks}");
+        assert!(
+            rejected.is_empty(),
+            "{nominal} V split {split}: {rejected:#?}"
+        );
+    }
 }
