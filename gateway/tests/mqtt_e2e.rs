@@ -727,3 +727,75 @@ async fn a_query_the_unit_refuses_is_skipped_and_the_rest_is_published() {
     );
     assert!(!log.contains("offline"), "{log}");
 }
+
+/// Issue 12: the bridge's status reached the bus but never MQTT. Now it is a Home Assistant
+/// device of its own: state (is the MPPT using the BMV's values, what was sent, when),
+/// availability and discovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_is_published_with_state_availability_and_discovery() {
+    let mut s = site("bridge", BrokerOptions::default(), "").await;
+    let config = format!(
+        r#"
+[gateway]
+name = "test"
+[[port]]
+name = "bmv"
+serial = "DIR/bmv"
+[[port]]
+name = "mppt"
+serial = "DIR/mppt"
+[[device]]
+name = "bmv"
+driver = "vedirect"
+port = "bmv"
+poll_interval = 1.0
+[[device]]
+name = "mppt"
+driver = "vedirect"
+port = "mppt"
+[[bridge]]
+name = "battery-sense"
+source = "bmv"
+targets = ["mppt"]
+refresh_interval = 5.0
+[mqtt]
+{}"#,
+        s.broker.gateway_mqtt()
+    );
+    let _gw = GatewayProcess::start(&s.dir, &s.sim, &config, "a");
+    s.rx.wait_for("sungate/battery-sense/availability", 20, |p| p == "online")
+        .await;
+    let state =
+        s.rx.wait_for("sungate/battery-sense/state", 30, |p| {
+            p.contains("\"source_state\":\"ok\"") && p.contains("mppt_temperature_sent_at")
+        })
+        .await;
+    let state: Json = serde_json::from_str(&state).unwrap();
+    // What was sent is the BMV's reading (the simulated BMV is a 12 V bank).
+    let sent_v = state["mppt_voltage_sent"].as_f64().unwrap();
+    assert!((10.0..16.0).contains(&sent_v), "{state}");
+    assert_eq!(state["mppt_voltage_acknowledged"], true, "{state}");
+    assert!(state["timestamp"].as_f64().unwrap() > 0.0);
+    // Discovery: the bridge is its own HA device, made by sungate.
+    let node = "homeassistant/sensor/sungate_test_battery_sense";
+    let discovery =
+        s.rx.wait_for(&format!("{node}/source_state/config"), 20, |_| true)
+            .await;
+    let discovery: Json = serde_json::from_str(&discovery).unwrap();
+    assert_eq!(
+        discovery["state_topic"], "sungate/battery-sense/state",
+        "{discovery}"
+    );
+    assert_eq!(
+        discovery["device"]["manufacturer"], "sungate",
+        "{discovery}"
+    );
+    let in_use =
+        s.rx.wait_for(
+            "homeassistant/binary_sensor/sungate_test_battery_sense/mppt_temperature_in_use/config",
+            20,
+            |_| true,
+        )
+        .await;
+    assert!(in_use.contains("battery-sense"), "{in_use}");
+}
