@@ -18,7 +18,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{ConfigError, DeviceConfig, Source};
+use super::device::DeviceConfig;
+use super::source::{ConfigError, Source};
 use crate::types::DriverKind;
 
 #[derive(Debug, Clone, Deserialize)]

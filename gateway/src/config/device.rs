@@ -15,7 +15,8 @@ use serde::Deserialize;
 use sungate_drivers::pi30::commands::Query;
 use toml::Spanned;
 
-use super::{ConfigError, PortConfig, Source};
+use super::port::PortConfig;
+use super::source::{ConfigError, Source};
 use crate::types::{DriverKind, Transport};
 
 #[derive(Debug, Clone, Deserialize)]

@@ -34,7 +34,9 @@ use serde::Deserialize;
 use sungate_drivers::pi30::commands::Query;
 use toml::Spanned;
 
-use super::{ConfigError, DeviceConfig, GatewayConfig, Secret, Source};
+use super::device::DeviceConfig;
+use super::gateway::GatewayConfig;
+use super::source::{ConfigError, Secret, Source};
 use crate::setting::NotSettable;
 use crate::types::DriverKind;
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{ConfigError, Source};
+use super::source::{ConfigError, Source};
 use crate::types::{TRANSPORT_KEYS, Transport};
 
 #[derive(Debug, Clone, Deserialize)]

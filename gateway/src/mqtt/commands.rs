@@ -20,7 +20,7 @@ use crate::config::MqttConfig;
 use crate::core::router::Router;
 use crate::types::DriverKind;
 
-use super::qos;
+use super::topics::qos;
 
 /// Longest accepted value: every real setting value is a short word or number.
 const MAX_VALUE_LEN: usize = 64;

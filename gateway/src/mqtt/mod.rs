@@ -12,9 +12,11 @@
 
 pub mod commands;
 pub mod compat;
+pub mod device;
 pub mod discovery;
 pub mod publisher;
 pub mod tls;
+pub mod topics;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,59 +25,15 @@ use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, LastWill, MqttOptions, Packet, QoS,
     TlsConfiguration, Transport,
 };
-use sungate_drivers::driver::{DeviceInfo, FieldSpec};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 
-use crate::config::{BridgeConfig, DeviceConfig, MqttConfig};
+use crate::config::MqttConfig;
 use crate::core::bus::Event;
 use crate::core::router::Router;
-use crate::types::DriverKind;
+pub use device::MqttDevice;
 use publisher::{Action, Publisher};
-
-/// What the MQTT tasks need to know about a source of state: a configured device, or a bridge.
-#[derive(Debug, Clone)]
-pub struct MqttDevice {
-    pub name: String,
-    /// The driver of a device (it takes commands); None for a bridge.
-    pub driver: Option<DriverKind>,
-    /// The driver's field metadata, for discovery.
-    pub fields: Vec<FieldSpec>,
-    /// What is known before the device identifies itself (a bridge never does).
-    pub info: Option<DeviceInfo>,
-}
-
-impl MqttDevice {
-    pub fn device(config: &DeviceConfig, fields: &[FieldSpec]) -> Self {
-        MqttDevice {
-            name: config.name.clone(),
-            driver: Some(config.driver),
-            fields: fields.to_vec(),
-            info: None,
-        }
-    }
-
-    /// A bridge is its own Home Assistant device: is the MPPT using the BMV's values, what was
-    /// sent, when.
-    pub fn bridge(config: &BridgeConfig) -> Self {
-        MqttDevice {
-            name: config.name.clone(),
-            driver: None,
-            fields: Vec::new(),
-            info: Some(DeviceInfo {
-                protocol: "bridge".into(),
-                model: Some(format!(
-                    "Remote sense: {} -> {}",
-                    config.source,
-                    config.targets.join(", ")
-                )),
-                serial: None,
-                firmware: None,
-                manufacturer: Some("sungate".into()),
-            }),
-        }
-    }
-}
+pub use topics::{gateway_availability_topic, qos};
 
 /// From the event loop to the publisher.
 #[derive(Debug)]
@@ -88,18 +46,6 @@ enum Link {
 
 /// The largest "remaining length" an MQTT 3.1.1 packet can announce (four length bytes).
 const MQTT_MAX_REMAINING_LENGTH: usize = 268_435_455;
-
-pub fn qos(level: u8) -> QoS {
-    match level {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        _ => QoS::ExactlyOnce,
-    }
-}
-
-pub fn gateway_availability_topic(cfg: &MqttConfig) -> String {
-    format!("{}/gateway/availability", cfg.prefix)
-}
 
 fn options(cfg: &MqttConfig) -> Result<MqttOptions, tls::TlsError> {
     let mut o = MqttOptions::new(cfg.client_id.clone(), cfg.host.clone(), cfg.port);

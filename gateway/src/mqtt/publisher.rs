@@ -10,7 +10,9 @@ use serde_json::Value as Json;
 use sungate_drivers::Reading;
 use sungate_drivers::driver::{DeviceInfo, FieldSpec, Snapshot};
 
-use super::{MqttDevice, compat, discovery, gateway_availability_topic};
+use super::device::MqttDevice;
+use super::topics::gateway_availability_topic;
+use super::{compat, discovery};
 use crate::config::MqttConfig;
 use crate::core::bus::Event;
 
