@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Gateway resource benchmark (design.md §7 targets). Prints figures; asserts nothing.
+# Gateway resource benchmark (docs/architecture.md §9 targets). Prints figures; asserts nothing.
 #
 #  1. `sungate run` polling the simulated inverter (QPIGS, QMOD, QPIWS), BMV and MPPT at 1 Hz for
 #     DURATION seconds (default 60): CPU time and peak RSS of the gateway process; then the same

@@ -3,7 +3,7 @@
 //! A driver writes whole frames and reads until a delimiter or a deadline. Deadlines are
 //! `tokio::time::Instant`s so that tests can run with paused time. Timeouts, retries, backoff and
 //! reopening are not the driver's business: the port task that owns the transport handles them
-//! (see design.md §2). [`StreamLink`] implements `Link` over any async byte stream (serial port,
+//! (see docs/architecture.md §3). [`StreamLink`] implements `Link` over any async byte stream (serial port,
 //! TCP bridge, in-memory pipe); the HID transport implements it over 8-byte reports.
 
 use std::io;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # USB HID end-to-end test: boots a small Linux guest under qemu (TCG) with the Debian kernel,
 # exports the simulated inverter over USB/IP inside the guest, attaches it to vhci-hcd and runs
-# the gateway against the real /dev/hidraw* (see design.md §5 and tests/hid-guest/README.md).
+# the gateway against the real /dev/hidraw* (see docs/architecture.md §8 and tests/hid-guest/README.md).
 #
 #   tests/hid-guest/run.sh            build what is missing, boot, check the result
 #   SUNGATE_HID_GUEST_NO_BUILD=1 ...  use the built binaries as they are (no cargo build)

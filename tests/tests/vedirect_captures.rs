@@ -1,4 +1,4 @@
-//! Conformance: the real VE.Direct captures in ../shared/reference/captures decode completely.
+//! Conformance: the real VE.Direct captures in tests/fixtures/vedirect decode completely.
 //!
 //! Each capture is fed through `TextParser` (whole, and in awkward chunk sizes), every committed
 //! block passes the structural checks of `TextValidator` (the captures are clean real data: a
@@ -15,10 +15,7 @@ use sungate_drivers::vedirect::text::{
 };
 use sungate_drivers::vedirect::validate::TextValidator;
 
-const DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/reference/captures/"
-);
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/vedirect/");
 
 fn read_capture(name: &str) -> Vec<u8> {
     let path = format!("{DIR}{name}");

@@ -780,7 +780,7 @@ mod tests {
     use crate::pi30::error::FrameError;
     use proptest::prelude::*;
 
-    // Golden vectors: reply frames from /work/shared/reference/pi30/vectors.md (sources listed
+    // Golden vectors: reply frames of tests/fixtures/pi30/replies.tsv (sources listed
     // there: mpp-solar / powermon fixtures and real captures). CRCs are checked on decode.
     /// V01 QPI (mpp-solar pi30.py test_responses)
     const V01: &[u8] = b"(PI30\x9a\x0b\x0d";

@@ -1,7 +1,7 @@
 //! VE.Direct HEX protocol frames.
 //!
 //! Spec: "VE.Direct Protocol – BlueSolar and SmartSolar MPPT chargers" Rev 10 and "BMV700 Series Hex
-//! Protocol" Rev 6 (../shared/reference/vedirect/*HEX*.txt), section 1.
+//! Protocol" Rev 6 (the BMV and MPPT HEX protocol documents), section 1.
 //!
 //! Frame layout (ASCII on the wire, every byte after the command nibble as two uppercase hex digits):
 //!

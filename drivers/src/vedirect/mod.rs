@@ -1,6 +1,6 @@
 //! Victron VE.Direct: the Text protocol and the HEX protocol.
 //!
-//! Specs in ../shared/reference/vedirect: "VE.Direct Protocol" 3.33 (Text), the BMV-7xx and
+//! Specs (Victron's published documents): "VE.Direct Protocol" 3.33 (Text), the BMV-7xx and
 //! BlueSolar/SmartSolar MPPT HEX documents. Golden vectors: vectors.md (H1..H48, T1..T10).
 //!
 //! - [`text`]: streaming Text parser ([`TextParser`]: bytes → verified blocks, HEX frames that

@@ -1,6 +1,6 @@
 //! VE.Direct Text protocol: streaming block parser and record assembly.
 //!
-//! Spec: "VE.Direct Protocol" 3.33 (../shared/reference/vedirect/VE.Direct-Protocol-3.33.txt),
+//! Spec: "VE.Direct Protocol" 3.33 (Victron, "Data communication with Victron Energy products"),
 //! "Message format" and "Data integrity".
 //!
 //! Block layout (the device sends one or more blocks about once a second):
@@ -444,7 +444,7 @@ pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    // ---- golden blocks from ../shared/reference/vedirect/vectors.md section D ----
+    // ---- golden blocks from the karioja captures (tests/fixtures/vedirect) ----
 
     /// T1: BlueSolar MPPT 75/15 (PID 0xA042, FW 1.23), karioja bluesolar_1.23.dump offset 165.
     pub(crate) const T1: &[u8] = b"\r\nPID\t0xA042\r\nFW\t123\r\nSER#\tHQ1411MYIKN\r\nV\t12530\r\nI\t640\r\nVPV\t31390\r\nPPV\t8\r\nCS\t3\r\nERR\t0\r\nLOAD\tON\r\nIL\t0\r\nH19\t8272\r\nH20\t0\r\nH21\t11\r\nH22\t25\r\nH23\t119\r\nHSDS\t274\r\nChecksum\t\xB1";

@@ -1,6 +1,6 @@
 //! Structural checks of checksum-valid VE.Direct Text blocks, before they are committed.
 //!
-//! Spec: "VE.Direct Protocol" 3.33 (../shared/reference/vedirect/VE.Direct-Protocol-3.33.txt):
+//! Spec: "VE.Direct Protocol" 3.33 (Victron, "Data communication with Victron Energy products"):
 //! "Message format" (`\r\n` LABEL `\t` VALUE records), "Data integrity" (an 8-bit sum),
 //! table "Fields" (which labels each product family sends, units), "Detailed field description"
 //! (value formats: ON/OFF, FW/FWE tokens, AR in decimal, OR/CAP_BLE as `0x%08X`, PID, SER#

@@ -1,4 +1,4 @@
-//! Simulated Voltronic PI30 inverter: a sans-IO device model (design.md sections 3 and 5).
+//! Simulated Voltronic PI30 inverter: a sans-IO device model (docs/architecture.md §5 and §7).
 //!
 //! [`InverterModel`] takes complete request frames (`handle_request`) and simulated time
 //! (`advance`) and answers like a real unit: CRC-checked requests (spec section 1, appendix 4.1),
@@ -51,7 +51,7 @@ pub enum Response {
     Silence,
 }
 
-/// Protocol-level faults (design.md section 5).
+/// Protocol-level faults (docs/architecture.md §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProtocolFault {
     /// Every command is answered `(NAK`.

@@ -1,4 +1,4 @@
-//! Physics of the simulated inverter (design.md section 5): PV day curve, load with noise,
+//! Physics of the simulated inverter (docs/architecture.md §7): PV day curve, load with noise,
 //! battery state of charge and terminal voltage, charger stages, heat sink temperature, the
 //! operating mode (QMOD, spec 2.13) and the conditions behind the QPIWS warning bits (spec 2.14).
 //!

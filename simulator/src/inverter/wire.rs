@@ -1,4 +1,4 @@
-//! Frame level of the device side (design.md section 3, spec section 1 and appendix 4.1):
+//! Frame level of the device side (docs/architecture.md §5, PI30 spec section 1 and appendix 4.1):
 //! a request is ASCII + CRC-16/XMODEM + CR; the unit answers `(NAK` when the CRC does not
 //! match. CRC bytes 0x28, 0x0D, 0x0A (and, for some hosts, 0x00) may arrive incremented by one;
 //! both forms are accepted. Replies are built with the shared codec of `sungate-drivers`.
