@@ -9,8 +9,8 @@ use serde_json::json;
 mod common;
 
 use common::simulator;
-use sungate::core::bus::Event;
 use sungate::app::Gateway;
+use sungate::core::bus::Event;
 use sungate_drivers::driver::Command as DeviceCommand;
 use tokio::sync::broadcast::Receiver;
 use tokio::time::Instant;
