@@ -1,7 +1,7 @@
 //! Settings as users name them (CLI `sungate set`, MQTT `<prefix>/<device>/set/<name>`, the
 //! MQTT allow-list): one check for all of them, run before anything is sent to a device.
 
-use sungate_drivers::pi30::commands::{parse_setter, setter_names};
+use sungate_drivers::pi30::setters::{parse_setter, setter_names};
 use sungate_drivers::vedirect::registers::{self, Register};
 
 use crate::types::DriverKind;

@@ -14,20 +14,13 @@
 
 pub use super::error::FrameError;
 
-/// CRC-16/XMODEM: poly 0x1021, init 0x0000, no reflection, no final xor.
+/// CRC-16/XMODEM (the `crc` crate's catalogue entry): poly 0x1021, init 0x0000, no reflection,
+/// no final xor.
+const XMODEM: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
+
+/// CRC-16/XMODEM of `data` (check value 0x31C3 for `123456789`).
 pub fn crc_xmodem(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &byte in data {
-        crc ^= u16::from(byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
+    XMODEM.checksum(data)
 }
 
 /// Options for building request frames.

@@ -14,8 +14,9 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::codec::{DecodeOptions, EncodeOptions, Reply, decode_reply, encode_command};
-use super::commands::{Query, Setter, UnitLimits, parse_current_options, parse_setter};
 use super::fields::{Variant, decode_payload};
+use super::queries::{Query, parse_current_options};
+use super::setters::{Setter, UnitLimits, parse_setter};
 use crate::driver::{Command, DeviceInfo, Driver, DriverError, FieldSpec, Outcome, Snapshot};
 use crate::link::Link;
 #[cfg(test)]

@@ -28,9 +28,9 @@
 use std::borrow::Cow;
 
 use super::codec::{DecodeOptions, Reply, decode_reply};
-use super::commands::{Query, parse_current_options};
 use super::enums::*;
 pub use super::error::{DecodeError, Pi30Error};
+use super::queries::{Query, parse_current_options};
 use crate::reading::{Field, Reading, Value};
 
 /// Which family of PI30 firmware the unit runs.

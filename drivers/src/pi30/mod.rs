@@ -3,15 +3,18 @@
 //! Sans-IO layers, each a set of pure functions:
 //! - [`codec`]: frames (CRC-16/XMODEM, escaping, ACK/NAK, PI17 `^0` detection, echoes);
 //! - [`fields`]: reply payloads -> typed [`crate::Reading`]s with mpp-solar's field names;
-//! - [`commands`]: typed queries and validated setters (with read-back descriptions).
+//! - [`queries`]: typed queries (names, parsing) and the QMCHGCR/QMUCHGCR current lists;
+//! - [`setters`]: validated setters (limits, read-back descriptions).
 pub mod codec;
-pub mod commands;
 pub mod driver;
 mod enums;
 pub mod error;
 pub mod fields;
+pub mod queries;
+pub mod setters;
 
 pub use codec::{DecodeOptions, EncodeOptions, Reply, crc_xmodem, decode_reply, encode_command};
-pub use commands::{Query, Readback, Setter, UnitLimits, parse_setter};
 pub use error::{DecodeError, FrameError, Pi30Error, ValidationError};
 pub use fields::{Variant, decode_frame, decode_payload};
+pub use queries::Query;
+pub use setters::{Readback, Setter, UnitLimits, parse_setter};

@@ -9,8 +9,8 @@ use sungate::decode::{JsonStyle, reading_json};
 use sungate::types::DriverKind;
 use sungate_drivers::Reading;
 use sungate_drivers::driver::{Command, Driver};
-use sungate_drivers::pi30::commands::Query;
 use sungate_drivers::pi30::driver::{Pi30Driver, Pi30Options};
+use sungate_drivers::pi30::queries::Query;
 use sungate_drivers::vedirect::driver::{VeDirectDriver, VeDirectOptions};
 use sungate_drivers::vedirect::registers;
 

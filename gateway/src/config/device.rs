@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use sungate_drivers::pi30::commands::Query;
+use sungate_drivers::pi30::queries::Query;
 use toml::Spanned;
 
 use super::port::PortConfig;

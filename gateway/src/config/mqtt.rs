@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use sungate_drivers::pi30::commands::Query;
+use sungate_drivers::pi30::queries::Query;
 use toml::Spanned;
 
 use super::device::DeviceConfig;

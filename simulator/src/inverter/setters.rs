@@ -3,7 +3,7 @@
 //! with the ranges of PI30_PIP-GK_MK where the MAX document gives none; BTA and PSAVE follow
 //! mpp-solar's command table (no Voltronic document covers them).
 //!
-//! Deliberately independent of the host-side builders in `sungate_drivers::pi30::commands`:
+//! Deliberately independent of the host-side builders in `sungate_drivers::pi30::setters`:
 //! the syntax is parsed strictly (exact digit counts, `nn.n` voltages) so that host bugs show.
 //! A refused command changes nothing.
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::driver::DriverError;
 use crate::link::{Link, LinkError};
-use crate::pi30::commands::Query;
 use crate::pi30::driver::{Pi30Driver, Pi30Options};
+use crate::pi30::queries::Query;
 
 /// A HID device found by enumeration.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use super::*;
 use crate::driver::{Driver, DriverError};
 use crate::link::{Link, LinkError};
 use crate::pi30::codec::{EncodeOptions, encode_command, encode_frame};
-use crate::pi30::commands::Query;
 use crate::pi30::driver::{Pi30Driver, Pi30Options};
+use crate::pi30::queries::Query;
 
 const QPIGS_PAYLOAD: &str = "000.0 00.0 230.0 49.9 0161 0119 003 460 57.50 012 100 0069 0014 103.8 57.45 00000 00110110 00 00 00856 010";
 
