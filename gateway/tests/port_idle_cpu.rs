@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use sungate::core::bus::Bus;
 use sungate::core::port_task::{DeviceSlot, Opener, PortTask};
 use sungate_drivers::link::{Link, LinkError, StreamLink};
-use sungate_drivers::pi30::commands::Query;
 use sungate_drivers::pi30::driver::{Pi30Driver, Pi30Options};
+use sungate_drivers::pi30::queries::Query;
 use tokio::io::DuplexStream;
 
 /// A link to a device that never answers; the far ends are kept so the links stay open.
