@@ -28,9 +28,13 @@ pub const SOAK_CPU_LIMIT_PCT: f64 = 3.0;
 /// and for buffers that grow under faults; it catches a buffer that grows without bound, or a
 /// leak of some 25 KiB per reading over the 3 minutes (about 500 readings).
 pub const SOAK_RSS_LIMIT_MIB: f64 = 20.0;
-/// CPU is also reported for the worst window of this length (not limited: a fault's recovery
-/// may legitimately cost a burst).
+/// CPU is also measured in consecutive windows of this length...
 const CPU_WINDOW: Duration = Duration::from_secs(10);
+/// ...and none may be above this, in % of one core (2 s of CPU in 10 s): a spin of a few
+/// seconds after each fault can stay under the average limit over a long run, not under this.
+/// Measured worst window without defects: 0.2 %; with the bridge spinning on its offline
+/// source: 42-61 %.
+pub const SOAK_CPU_WINDOW_LIMIT_PCT: f64 = 20.0;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SoakOptions {
@@ -371,6 +375,13 @@ pub async fn run(common: &Common, opts: &SoakOptions) -> Result<bool> {
         None if outcome.is_ok() => verdict.push("the gateway's peak RSS could not be read".into()),
         None => {}
     }
+    if worst_window > SOAK_CPU_WINDOW_LIMIT_PCT {
+        verdict.push(format!(
+            "gateway CPU {worst_window:.1} % of one core in its worst {} s window is above the \
+             limit of {SOAK_CPU_WINDOW_LIMIT_PCT} %",
+            CPU_WINDOW.as_secs()
+        ));
+    }
     if !panics.is_empty() {
         verdict.push(format!(
             "the gateway logged a panic: {}",
@@ -459,7 +470,7 @@ fn summary(
             let _ = writeln!(
                 out,
                 "gateway CPU: {:.2} % of one core ({:.2} s over {:.0} s; limit {SOAK_CPU_LIMIT_PCT} %), \
-                 worst {} s window {:.1} %",
+                 worst {} s window {:.1} % (limit {SOAK_CPU_WINDOW_LIMIT_PCT} %)",
                 c.percent(),
                 c.cpu_s,
                 c.wall_s,
