@@ -133,12 +133,20 @@ impl BmvModel {
             FieldRange::new("battery_voltage", "V", v_lo, v_hi).widen(0.001),
             FieldRange::new("battery_current", "A", i_lo, i_hi).widen(0.001),
             FieldRange::new("battery_power", "W", p_lo, p_hi).widen(1.0),
-            FieldRange::new("consumed_ah", "Ah", -cap, 0.0).widen(0.001),
+            FieldRange::new("consumed_ah", "Ah", -cap, 0.0)
+                .widen(0.001)
+                .clip(f64::NEG_INFINITY, 0.0),
             FieldRange::new("state_of_charge", "%", 0.0, 100.0),
             ttg,
-            FieldRange::new("deepest_discharge", "Ah", -cap, 0.0).widen(0.001),
-            FieldRange::new("last_discharge", "Ah", -cap, 0.0).widen(0.001),
-            FieldRange::new("average_discharge", "Ah", -cap, 0.0).widen(0.001),
+            FieldRange::new("deepest_discharge", "Ah", -cap, 0.0)
+                .widen(0.001)
+                .clip(f64::NEG_INFINITY, 0.0),
+            FieldRange::new("last_discharge", "Ah", -cap, 0.0)
+                .widen(0.001)
+                .clip(f64::NEG_INFINITY, 0.0),
+            FieldRange::new("average_discharge", "Ah", -cap, 0.0)
+                .widen(0.001)
+                .clip(f64::NEG_INFINITY, 0.0),
             FieldRange::new("charge_cycles", "", SEED_CYCLES.0, cycles_hi),
             FieldRange::new("full_discharges", "", 0.0, full_discharges_hi),
             FieldRange::new("cumulative_ah_drawn", "Ah", cumulative_lo, cumulative_hi).widen(0.001),
@@ -280,13 +288,16 @@ impl MpptModel {
         // Yields: seeded, or what has accumulated since, plus HISTORY_ALLOWANCE_DAYS days at
         // the highest output power.
         let y = &self.yields;
+        let nonneg = |r: FieldRange| r.clip(0.0, f64::INFINITY);
         let mut out = vec![
             FieldRange::new("battery_voltage", "V", v_lo, v_hi).widen(0.001),
-            FieldRange::new("battery_current", "A", -load_out, i_max + NOISE_A).widen(0.001),
+            FieldRange::new("battery_current", "A", -load_out, i_max + NOISE_A)
+                .widen(0.001)
+                .clip(-load_out, f64::INFINITY),
             FieldRange::exactly("panel_voltage", "V", VPV_DARK)
                 .or((vmp - NOISE_VPV).max(0.0), voc + NOISE_VPV)
                 .widen(0.001),
-            FieldRange::new("panel_power", "W", 0.0, ppv_max).widen(1.0),
+            nonneg(FieldRange::new("panel_power", "W", 0.0, ppv_max).widen(1.0)),
             FieldRange::new(
                 "yield_total",
                 "kWh",
@@ -294,40 +305,48 @@ impl MpptModel {
                 SEED_TOTAL_KWH.1.max(y.total_kwh) + days * day_kwh,
             )
             .widen(0.01),
-            FieldRange::new("yield_today", "kWh", 0.0, y.today_kwh + day_kwh).widen(0.01),
-            FieldRange::new(
-                "max_power_today",
-                "W",
-                0.0,
-                out_max.max(y.max_power_today_w),
-            )
-            .widen(1.0),
-            FieldRange::new(
-                "yield_yesterday",
-                "kWh",
-                0.0,
-                SEED_YESTERDAY_KWH
-                    .1
-                    .max(day_kwh)
-                    .max(y.today_kwh + day_kwh)
-                    .max(y.yesterday_kwh),
-            )
-            .widen(0.01),
-            FieldRange::new(
-                "max_power_yesterday",
-                "W",
-                0.0,
-                SEED_MAX_POWER_YESTERDAY_W
-                    .1
-                    .max(out_max)
-                    .max(y.max_power_today_w)
-                    .max(y.max_power_yesterday_w),
-            )
-            .widen(1.0),
+            nonneg(FieldRange::new("yield_today", "kWh", 0.0, y.today_kwh + day_kwh).widen(0.01)),
+            nonneg(
+                FieldRange::new(
+                    "max_power_today",
+                    "W",
+                    0.0,
+                    out_max.max(y.max_power_today_w),
+                )
+                .widen(1.0),
+            ),
+            nonneg(
+                FieldRange::new(
+                    "yield_yesterday",
+                    "kWh",
+                    0.0,
+                    SEED_YESTERDAY_KWH
+                        .1
+                        .max(day_kwh)
+                        .max(y.today_kwh + day_kwh)
+                        .max(y.yesterday_kwh),
+                )
+                .widen(0.01),
+            ),
+            nonneg(
+                FieldRange::new(
+                    "max_power_yesterday",
+                    "W",
+                    0.0,
+                    SEED_MAX_POWER_YESTERDAY_W
+                        .1
+                        .max(out_max)
+                        .max(y.max_power_today_w)
+                        .max(y.max_power_yesterday_w),
+                )
+                .widen(1.0),
+            ),
             FieldRange::new("day_sequence", "", 0.0, f64::from(DAYS_PER_SEQUENCE - 1)),
         ];
         if self.config.load_output {
-            out.push(FieldRange::new("load_current", "A", 0.0, load_out).widen(0.001));
+            out.push(nonneg(
+                FieldRange::new("load_current", "A", 0.0, load_out).widen(0.001),
+            ));
         }
         out
     }
