@@ -52,6 +52,10 @@ enum Mode {
         /// Quiet time after a device is back, before its next fault.
         #[arg(long, default_value_t = 4)]
         quiet_seconds: u64,
+        /// Only these faults (comma-separated): corrupt_checksum, drop_rate, garbage_rate,
+        /// silent, slow_ms, nak, pi18, night_silence, disconnect, lockup. Default: all.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// Gateway CPU with the BMV -> MPPT bridge while the BMV is unplugged, then while all its
     /// blocks fail their checksum (each phase: the settling time plus --seconds).
@@ -105,11 +109,13 @@ fn run(cli: Cli) -> Result<bool> {
                     seconds,
                     fault_seconds,
                     quiet_seconds,
+                    only,
                 } => {
                     let opts = SoakOptions {
                         seconds,
                         fault_seconds,
                         quiet_seconds,
+                        only,
                     };
                     run::run(&common, &opts).await
                 }

@@ -16,8 +16,12 @@ use tokio::time::Instant;
 
 use crate::harness::Control;
 
-/// Per-byte loss: most VE.Direct blocks (150-250 bytes) and PI30 replies lose a byte, some
-/// get through.
+/// Per-byte loss: most VE.Direct blocks (150-250 bytes) and PI30 replies (~110 bytes) lose a
+/// byte, some get through, so a device is degraded rather than mute (at 2 % every device went
+/// offline in every drop phase: the same as `silent`). Damaged VE.Direct blocks that still pass
+/// their checksum (the simulated BMV through the drivers' parser, 400 000 blocks each: 382 at
+/// 0.5 %, 633 at 1 %, 866 at 2 %; 25, 86 and 274 values outside the ranges) reach the gateway's
+/// output only when the rest of the record is clean, which 1 % balances best.
 pub const DROP_RATE: f64 = 0.01;
 /// Half of all frames preceded by random bytes.
 pub const GARBAGE_RATE: f64 = 0.5;
@@ -41,6 +45,16 @@ pub enum Action {
 }
 
 impl Action {
+    /// The name `--only` selects it by: the fault key, `disconnect` or `lockup`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Action::Faults { key, .. } => key,
+            Action::NightSilence => "night_silence",
+            Action::Disconnect => "disconnect",
+            Action::Lockup { .. } => "lockup",
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
             Action::Faults { key, faults } => match *key {

@@ -36,7 +36,7 @@ const CPU_WINDOW: Duration = Duration::from_secs(10);
 /// source: 42-61 %.
 pub const SOAK_CPU_WINDOW_LIMIT_PCT: f64 = 20.0;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SoakOptions {
     /// Length of the fault schedule; afterwards the last faults are cleared and the devices
     /// must come back (within RECOVERY_BOUND).
@@ -45,6 +45,8 @@ pub struct SoakOptions {
     pub fault_seconds: u64,
     /// Quiet time after a device is back before its next fault.
     pub quiet_seconds: u64,
+    /// Only these faults (keys as [`Action::key`] names them); empty: all.
+    pub only: Vec<String>,
 }
 
 /// What came of one fault.
@@ -277,13 +279,21 @@ async fn schedules(s: &Session, opts: &SoakOptions) -> Result<Vec<Schedule>> {
             .unwrap_or_default();
         // Staggered, so that the devices' faults overlap in changing combinations.
         let offset = 2 + i as u64 * (opts.fault_seconds + opts.quiet_seconds) / n;
+        let mut actions = faults::schedule(kind, &interfaces)?;
+        if !opts.only.is_empty() {
+            actions.retain(|a| opts.only.iter().any(|k| k == a.key()));
+        }
         out.push(Schedule {
             device: (*name).to_owned(),
-            actions: faults::schedule(kind, &interfaces)?,
-            next: 0,
-            phase: Phase::Quiet {
-                until: start + Duration::from_secs(offset),
+            phase: if actions.is_empty() {
+                Phase::Idle
+            } else {
+                Phase::Quiet {
+                    until: start + Duration::from_secs(offset),
+                }
             },
+            actions,
+            next: 0,
             current: None,
             offline_before: 0,
             implausible_before: 0,
@@ -294,6 +304,24 @@ async fn schedules(s: &Session, opts: &SoakOptions) -> Result<Vec<Schedule>> {
 
 /// Run the soak; `Ok(true)` when everything passed. Prints progress and a summary.
 pub async fn run(common: &Common, opts: &SoakOptions) -> Result<bool> {
+    const KEYS: [&str; 10] = [
+        "corrupt_checksum",
+        "drop_rate",
+        "garbage_rate",
+        "silent",
+        "slow_ms",
+        "nak",
+        "pi18",
+        "night_silence",
+        "disconnect",
+        "lockup",
+    ];
+    if let Some(k) = opts.only.iter().find(|k| !KEYS.contains(&k.as_str())) {
+        anyhow::bail!(
+            "--only {k}: not a fault of the schedule ({})",
+            KEYS.join(", ")
+        );
+    }
     let hz = procstat::ticks_per_second()?;
     println!(
         "soak: {} s of faults ({} s each, {} s quiet between), seed {}, {}, work dir {}",
@@ -313,7 +341,12 @@ pub async fn run(common: &Common, opts: &SoakOptions) -> Result<bool> {
     let mut plan = schedules(&s, opts).await?;
     for p in &plan {
         let labels: Vec<String> = p.actions.iter().map(Action::label).collect();
-        println!("  {} faults: {}", p.device, labels.join(", "));
+        let labels = if labels.is_empty() {
+            "none".to_owned()
+        } else {
+            labels.join(", ")
+        };
+        println!("  {} faults: {labels}", p.device);
     }
 
     let start = Instant::now();
