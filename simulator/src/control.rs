@@ -12,6 +12,7 @@
 //! | POST /devices/{name}/disconnect       | `?interface=NAME` opt.  | unplug (all) interface(s)             |
 //! | POST /devices/{name}/reconnect        | `?interface=NAME` opt.  | plug back in (a new PTY)              |
 //! | POST /devices/{name}/reset            |                         | power cycle: clears a lockup          |
+//! | GET  /devices/{name}/ranges           |                         | plausible values per decoded field    |
 
 use std::collections::HashMap;
 
@@ -66,6 +67,7 @@ pub fn router(devices: Vec<Device>, speed: f64) -> Router {
         .route("/devices/{name}/disconnect", post(disconnect))
         .route("/devices/{name}/reconnect", post(reconnect))
         .route("/devices/{name}/reset", post(reset))
+        .route("/devices/{name}/ranges", get(ranges))
         .with_state(Ctx { devices, speed })
 }
 
@@ -178,6 +180,18 @@ async fn reconnect(
         .set_plugged(interface_of(device, &query)?, true)
         .map_err(bad_request)?;
     Ok(Json(json!({ "ok": true })))
+}
+
+/// The plausible values of every numeric field a client decodes from the device (see
+/// [`crate::ranges`]): `{"name", "kind", "fields": {"field": {"unit", "allowed": [[lo, hi]]}}}`.
+async fn ranges(State(ctx): State<Ctx>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let device = ctx.device(&name)?;
+    let fields = crate::ranges::for_device(device, &ctx.devices);
+    Ok(Json(json!({
+        "name": device.name,
+        "kind": device.kind,
+        "fields": crate::ranges::to_json(&fields),
+    })))
 }
 
 async fn reset(State(ctx): State<Ctx>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {

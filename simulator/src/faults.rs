@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::DeviceKind;
 use crate::rng::SimRng;
 
 /// The fault switches of one device. Probabilities are per byte (`drop_rate`) or per frame
@@ -52,6 +53,33 @@ impl Faults {
     /// Whether any byte-level fault changes the transmitted bytes.
     fn mangles(&self) -> bool {
         self.corrupt_checksum || self.drop_rate > 0.0 || self.garbage_rate > 0.0
+    }
+}
+
+/// The fault keys (the fields of [`Faults`], as the control API names them) that change what a
+/// device of this kind does: `slow_ms` delays replies to requests, which only the inverter has
+/// (VE.Direct devices talk on their own); `nak` and `pi18` are PI30 replies; `night_silence` is
+/// old MPPT firmware.
+pub fn applicable(kind: DeviceKind) -> &'static [&'static str] {
+    const BYTE_LEVEL: [&str; 4] = ["corrupt_checksum", "drop_rate", "garbage_rate", "silent"];
+    match kind {
+        DeviceKind::Inverter => &[
+            BYTE_LEVEL[0],
+            BYTE_LEVEL[1],
+            BYTE_LEVEL[2],
+            BYTE_LEVEL[3],
+            "slow_ms",
+            "nak",
+            "pi18",
+        ],
+        DeviceKind::Bmv => &BYTE_LEVEL,
+        DeviceKind::Mppt => &[
+            BYTE_LEVEL[0],
+            BYTE_LEVEL[1],
+            BYTE_LEVEL[2],
+            BYTE_LEVEL[3],
+            "night_silence",
+        ],
     }
 }
 
@@ -188,6 +216,29 @@ mod tests {
         assert_eq!(bad.len(), frame.len());
         assert_ne!(bad, frame);
         assert_eq!(bad[..6], frame[..6]);
+    }
+
+    #[test]
+    fn applicable_keys_are_fault_keys_and_cover_them_all() {
+        let json = serde_json::to_value(Faults::default()).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        let mut used = std::collections::BTreeSet::new();
+        for kind in [DeviceKind::Inverter, DeviceKind::Bmv, DeviceKind::Mppt] {
+            for key in applicable(kind) {
+                assert!(keys.contains(key), "{key} is no fault key");
+                used.insert(*key);
+            }
+        }
+        assert_eq!(
+            used.len(),
+            keys.len(),
+            "a fault key applies to no device kind"
+        );
     }
 
     #[test]

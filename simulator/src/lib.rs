@@ -13,9 +13,13 @@ pub mod device;
 pub mod faults;
 pub mod frontend;
 pub mod inverter;
+pub mod ranges;
 pub mod rng;
 pub mod sim;
 pub mod vedirect;
+
+#[cfg(test)]
+mod tests_ranges;
 
 /// The devices the default setup emulates.
 pub const DEFAULT_DEVICES: [&str; 3] = ["inverter", "bmv", "mppt"];

@@ -9,20 +9,21 @@
 //!   (`.ci/run` installs it and runs these tests against it).
 //!
 //! Every child is killed when its handle is dropped, so a failing test leaves nothing behind.
+//! Starting the binaries, mosquitto and the subscriber is shared with the soak tool
+//! (`sungate_tests::harness`); this wraps it in panicking helpers for tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, MqttOptions};
 use serde_json::Value as Json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use sungate_tests::harness::{self, Control, Message, SimChild};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -39,22 +40,13 @@ pub fn scratch(tag: &str) -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    harness::free_port().unwrap()
 }
 
 async fn wait_tcp(port: u16, what: &str) {
-    let end = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < end {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} is not listening on 127.0.0.1:{port}");
+    harness::wait_tcp(port, what, Duration::from_secs(15))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 /// A binary built beside `sungate` (the workspace's target directory).
@@ -71,14 +63,9 @@ fn sibling_binary(name: &str) -> PathBuf {
 
 /// A program from PATH or the sbin directories (Debian puts mosquitto in /usr/sbin).
 fn system_program(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("{name} is not installed (SUNGATE_TEST_BROKER=mosquitto needs apt-get install mosquitto)")
-        })
+    harness::find_program(name).unwrap_or_else(|| {
+        panic!("{name} is not installed (SUNGATE_TEST_BROKER=mosquitto needs apt-get install mosquitto)")
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,14 +267,9 @@ impl Broker {
 
     async fn mosquitto(dir: &Path, options: BrokerOptions) -> Broker {
         let port = free_port();
-        let user = std::process::Command::new("id")
-            .arg("-un")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default();
         let mut conf = format!(
-            "# sungate e2e test broker\npersistence false\nlog_dest stderr\nlog_type all\n\
-             user {user}\nlistener {port} 127.0.0.1\n"
+            "# sungate e2e test broker\n{}",
+            harness::mosquitto_conf(port)
         );
         match &options.user {
             Some((u, p)) => {
@@ -353,20 +335,8 @@ impl Broker {
                 *relay = Some(start_relay(port, *inner).await);
             }
             Kind::Mosquitto { conf, log, child } => {
-                let log = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(log)
-                    .unwrap();
                 *child = Some(Box::new(
-                    Command::new(system_program("mosquitto"))
-                        .arg("-c")
-                        .arg(&conf)
-                        .stdout(Stdio::null())
-                        .stderr(log)
-                        .kill_on_drop(true)
-                        .spawn()
-                        .unwrap(),
+                    harness::spawn_mosquitto(conf, log).unwrap_or_else(|e| panic!("{e:#}")),
                 ));
             }
         }
@@ -443,41 +413,17 @@ async fn start_relay(port: u16, inner: u16) -> JoinHandle<()> {
 
 /// Every message of a subscriber on `#` that no wait has consumed yet.
 pub struct Inbox {
-    rx: mpsc::UnboundedReceiver<(String, String)>,
+    rx: mpsc::UnboundedReceiver<Message>,
     seen: Vec<(String, String)>,
 }
 
 /// A subscriber on `#` (it reconnects by itself when the broker comes back).
 pub async fn subscriber(broker: &Broker) -> Inbox {
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    let (client, mut eventloop) =
-        AsyncClient::new(broker.client_options(&format!("test-subscriber-{n}")), 64);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (ready_tx, mut ready) = mpsc::channel(1);
-    tokio::spawn(async move {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    // clean session: subscribe again after every connect
-                    let _ = client.subscribe("#", QoS::AtLeastOnce).await;
-                }
-                Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    let _ = ready_tx.try_send(());
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let payload = String::from_utf8_lossy(&p.payload).into_owned();
-                    if tx.send((p.topic, payload)).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-    });
-    tokio::time::timeout(Duration::from_secs(15), ready.recv())
+    let options = broker.client_options(&format!("test-subscriber-{n}"));
+    let rx = harness::subscribe(options, &["#"])
         .await
-        .expect("the test subscriber could not subscribe");
+        .unwrap_or_else(|e| panic!("the test subscriber: {e:#}"));
     Inbox {
         rx,
         seen: Vec::new(),
@@ -489,6 +435,13 @@ impl Inbox {
     pub fn clear(&mut self) {
         while self.rx.try_recv().is_ok() {}
         self.seen.clear();
+    }
+
+    async fn next(&mut self, until: Instant) -> Option<(String, String)> {
+        match tokio::time::timeout_at(until, self.rx.recv()).await {
+            Ok(Some(m)) => Some((m.topic, m.payload)),
+            _ => None,
+        }
     }
 
     /// The first message on `topic` whose payload passes `pred`, already seen or within `secs`.
@@ -503,10 +456,10 @@ impl Inbox {
         }
         let end = Instant::now() + Duration::from_secs(secs);
         loop {
-            match tokio::time::timeout_at(end, self.rx.recv()).await {
-                Ok(Some((t, p))) if t == topic && pred(&p) => return p,
-                Ok(Some(m)) => self.seen.push(m),
-                _ => panic!("nothing matching on {topic} within {secs} s"),
+            match self.next(end).await {
+                Some((t, p)) if t == topic && pred(&p) => return p,
+                Some(m) => self.seen.push(m),
+                None => panic!("nothing matching on {topic} within {secs} s"),
             }
         }
     }
@@ -520,7 +473,7 @@ impl Inbox {
     /// Every message received so far (and within `secs` more) on topics starting with `prefix`.
     pub async fn collect(&mut self, prefix: &str, secs: u64) -> Vec<(String, String)> {
         let end = Instant::now() + Duration::from_secs(secs);
-        while let Ok(Some(m)) = tokio::time::timeout_at(end, self.rx.recv()).await {
+        while let Some(m) = self.next(end).await {
             self.seen.push(m);
         }
         self.seen
@@ -552,86 +505,30 @@ pub async fn commander(broker: &Broker) -> AsyncClient {
 pub struct SimProcess {
     pub pty_dir: PathBuf,
     pub control: SocketAddr,
-    _child: Child,
+    api: Control,
+    _child: SimChild,
 }
 
 impl SimProcess {
     /// `sungate-sim` with `config` (TOML; empty: the default inverter, BMV and MPPT).
     pub async fn start(dir: &Path, config: &str) -> SimProcess {
-        let pty_dir = dir.join("pty");
-        let control: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let mut cmd = Command::new(sibling_binary("sungate-sim"));
-        cmd.arg("--pty-dir")
-            .arg(&pty_dir)
-            .arg("--control")
-            .arg(control.to_string())
-            .args(["--seed", "11"]);
-        if !config.is_empty() {
-            let path = dir.join("sim.toml");
-            std::fs::write(&path, config).unwrap();
-            cmd.arg("--config").arg(path);
+        let sim = SimChild::start(&sibling_binary("sungate-sim"), dir, config, 11)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        SimProcess {
+            pty_dir: sim.pty_dir.clone(),
+            control: sim.control.addr,
+            api: sim.control,
+            _child: sim,
         }
-        let log = std::fs::File::create(dir.join("sim.log")).unwrap();
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let sim = SimProcess {
-            pty_dir,
-            control,
-            _child: child,
-        };
-        let end = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok((200, _)) = sim.try_http("GET", "/health", None).await {
-                return sim;
-            }
-            assert!(
-                Instant::now() < end,
-                "sungate-sim did not start: {}",
-                std::fs::read_to_string(dir.join("sim.log")).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn try_http(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&Json>,
-    ) -> std::io::Result<(u16, Json)> {
-        let mut stream = TcpStream::connect(self.control).await?;
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.control,
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        let text = String::from_utf8_lossy(&response);
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-        Ok((status, serde_json::from_str(body).unwrap_or(Json::Null)))
     }
 
     /// A control API call that must succeed.
     pub async fn call(&self, method: &str, path: &str, body: Option<Json>) -> Json {
-        let (status, json) = self.try_http(method, path, body.as_ref()).await.unwrap();
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {json}"
-        );
-        json
+        self.api
+            .call(method, path, body.as_ref())
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// `GET /devices/<name>`: the device's state as the simulator sees it.
@@ -652,16 +549,9 @@ impl GatewayProcess {
         let text = config.replace("DIR", &sim.pty_dir.display().to_string());
         std::fs::write(&path, text).unwrap();
         let log = dir.join(format!("gateway-{tag}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_sungate"))
-            .arg("run")
-            .arg("--config")
-            .arg(&path)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let child =
+            harness::spawn_gateway(Path::new(env!("CARGO_BIN_EXE_sungate")), &path, &log, None)
+                .unwrap_or_else(|e| panic!("{e:#}"));
         GatewayProcess { log, _child: child }
     }
 

@@ -11,6 +11,7 @@
 
 mod clock;
 mod config;
+mod ranges;
 mod replies;
 mod setters;
 mod settings;

@@ -131,8 +131,50 @@ pub struct Physics {
 }
 
 const MPPT_EFF: f64 = 0.97;
-const INV_EFF: f64 = 0.93;
+pub(crate) const INV_EFF: f64 = 0.93;
 const CHARGE_EFF: f64 = 0.95;
+
+/// Stationary standard deviations of the slow random processes (see [`ou`]): relative load and
+/// PV power, volts on the AC side (the DC bus shows 8x), hertz, power factor. The plausible
+/// ranges (crate::ranges) are derived from these.
+pub(crate) const LOAD_NOISE_SD: f64 = 0.03;
+pub(crate) const PV_NOISE_SD: f64 = 0.02;
+pub(crate) const VOLT_NOISE_SD: f64 = 0.6;
+pub(crate) const FREQ_NOISE_SD: f64 = 0.03;
+pub(crate) const PF_NOISE_SD: f64 = 0.02;
+/// The DC bus voltage moves this many times the AC voltage noise.
+pub(crate) const BUS_NOISE_GAIN: f64 = 8.0;
+/// Heat sink: ambient plus this much idle, plus `HEAT_SINK_PER_RATED_C` at rated throughput.
+pub(crate) const HEAT_SINK_IDLE_C: f64 = 8.0;
+pub(crate) const HEAT_SINK_PER_RATED_C: f64 = 40.0;
+/// At power-up the heat sink is this much above ambient.
+pub(crate) const HEAT_SINK_START_C: f64 = 5.0;
+/// The PV maximum-power-point voltage is `vmp * (MPP_LOW + MPP_SPAN * irradiance)`.
+pub(crate) const MPP_LOW: f64 = 0.93;
+const MPP_SPAN: f64 = 0.07;
+/// Without load the output still shows this share of the rated VA (magnetising power).
+pub(crate) const IDLE_VA_SHARE: f64 = 0.008;
+
+/// Share of the stack's AC load that unit `i` of `n` carries (the units differ by 2 %).
+pub(crate) fn unit_share(n: usize, i: usize) -> f64 {
+    let n = n.max(1);
+    let share = |k: usize| 1.0 + 0.02 * (k as f64 - (n as f64 - 1.0) / 2.0);
+    share(i) / (0..n).map(share).sum::<f64>()
+}
+
+/// Share of the PV array of unit 0 that unit `i` has (each further array 4 % less).
+pub(crate) fn pv_share(i: usize) -> f64 {
+    1.0 - 0.04 * i as f64
+}
+
+/// The DC bus voltage of a unit with this AC rating.
+pub(crate) fn bus_base_v(cfg: &InverterConfig) -> f64 {
+    if cfg.rated_output_v > 160.0 {
+        440.0
+    } else {
+        220.0
+    }
+}
 
 /// One draw with unit variance (uniform), from the PRNG.
 fn unit_noise(rng: &mut SimRng) -> f64 {
@@ -166,7 +208,7 @@ pub fn soc_for_ocv(cfg: &InverterConfig, v: f64) -> f64 {
     (lo + hi) / 2.0
 }
 
-fn r_base(cfg: &InverterConfig) -> f64 {
+pub(crate) fn r_base(cfg: &InverterConfig) -> f64 {
     let blocks = f64::from(cfg.nominal_battery_v) / 12.0;
     0.006 * blocks * 200.0 / cfg.battery_capacity_ah
 }
@@ -246,7 +288,7 @@ impl Physics {
             rtc_s: 770_428_800.0 + env.time_of_day_s,
             units: vec![
                 UnitState {
-                    heat_sink_c: env.ambient_c + 5.0,
+                    heat_sink_c: env.ambient_c + HEAT_SINK_START_C,
                     ..UnitState::default()
                 };
                 n.max(1)
@@ -291,11 +333,11 @@ impl Physics {
         }
         self.rtc_s += dt;
         // A fixed number of PRNG draws per slice keeps runs reproducible.
-        self.load_noise = ou(self.load_noise, dt, 30.0, 0.03, &mut self.rng);
-        self.pv_noise = ou(self.pv_noise, dt, 60.0, 0.02, &mut self.rng);
-        self.volt_noise = ou(self.volt_noise, dt, 10.0, 0.6, &mut self.rng);
-        self.freq_noise = ou(self.freq_noise, dt, 10.0, 0.03, &mut self.rng);
-        self.pf_noise = ou(self.pf_noise, dt, 60.0, 0.02, &mut self.rng);
+        self.load_noise = ou(self.load_noise, dt, 30.0, LOAD_NOISE_SD, &mut self.rng);
+        self.pv_noise = ou(self.pv_noise, dt, 60.0, PV_NOISE_SD, &mut self.rng);
+        self.volt_noise = ou(self.volt_noise, dt, 10.0, VOLT_NOISE_SD, &mut self.rng);
+        self.freq_noise = ou(self.freq_noise, dt, 10.0, FREQ_NOISE_SD, &mut self.rng);
+        self.pf_noise = ou(self.pf_noise, dt, 60.0, PF_NOISE_SD, &mut self.rng);
 
         // Faults.
         if self.power_on_s > 0.0 {
@@ -355,7 +397,7 @@ impl Physics {
         match env.pv_override_w {
             Some(w) => w.max(0.0),
             None => {
-                let share = 1.0 - 0.04 * unit as f64;
+                let share = pv_share(unit);
                 (env.pv_peak_w * irradiance(cfg, env.time_of_day_s) * (1.0 + self.pv_noise) * share)
                     .max(0.0)
             }
@@ -560,19 +602,10 @@ impl Physics {
         self.bus_v = if self.mode == Mode::PowerOn {
             0.0
         } else {
-            let base = if cfg.rated_output_v > 160.0 {
-                440.0
-            } else {
-                220.0
-            };
-            base + 8.0 * self.volt_noise
+            bus_base_v(cfg) + BUS_NOISE_GAIN * self.volt_noise
         };
 
         // Split over the units.
-        let shares: Vec<f64> = (0..n)
-            .map(|i| 1.0 + 0.02 * (i as f64 - (n as f64 - 1.0) / 2.0))
-            .collect();
-        let share_sum: f64 = shares.iter().sum();
         let pf = (env.load_pf + self.pf_noise).clamp(0.1, 1.0);
         let pv_used_frac = if pv_total > 0.0 {
             (f.pv_used_w / pv_total).clamp(0.0, 1.0)
@@ -583,11 +616,11 @@ impl Physics {
         let voc = cfg.pv_voc();
         let rated_va = f64::from(cfg.rated_va);
         for (i, u) in self.units.iter_mut().enumerate() {
-            let share = shares[i] / share_sum;
+            let share = unit_share(n, i);
             u.pv_available_w = pv_avail[i];
             u.output_w = f.load_w * share;
             u.output_va = if self.mode.output_on() {
-                (u.output_w / pf).max(rated_va * 0.008)
+                (u.output_w / pf).max(rated_va * IDLE_VA_SHARE)
             } else {
                 0.0
             };
@@ -605,7 +638,7 @@ impl Physics {
                 } else {
                     1.0
                 };
-                let v_mpp = vmp * (0.93 + 0.07 * irr);
+                let v_mpp = vmp * (MPP_LOW + MPP_SPAN * irr);
                 let v = v_mpp + (voc - v_mpp) * (1.0 - pv_used_frac).powi(2);
                 (v, v * 0.97)
             } else {
@@ -627,7 +660,9 @@ impl Physics {
                 0.0
             };
             let throughput = u.output_w + u.charge_a() * v_batt;
-            let target_c = env.ambient_c + 8.0 + 40.0 * throughput / f64::from(cfg.rated_w);
+            let target_c = env.ambient_c
+                + HEAT_SINK_IDLE_C
+                + HEAT_SINK_PER_RATED_C * throughput / f64::from(cfg.rated_w);
             let a = (-dt / 300.0).exp();
             u.heat_sink_c = u.heat_sink_c * a + target_c * (1.0 - a);
         }

@@ -20,6 +20,31 @@ pub(crate) struct MonitorSettings {
     pub alarm_low_soc: Option<(f64, f64)>,
 }
 
+/// The seeded history of a used battery: each value is drawn from its range (per 12 V block for
+/// voltages, per capacity for Ah). Public to the crate so the plausible ranges follow them.
+pub(crate) const SEED_CYCLES: (f64, f64) = (5.0, 60.0);
+pub(crate) const SEED_DEEPEST_OF_CAPACITY: (f64, f64) = (0.35, 0.7);
+pub(crate) const SEED_CUMULATIVE_FACTOR: (f64, f64) = (0.8, 1.2);
+pub(crate) const SEED_MIN_V_PER_BLOCK: (f64, f64) = (11.6, 12.1);
+pub(crate) const SEED_MAX_V_PER_BLOCK: (f64, f64) = (14.2, 14.6);
+pub(crate) const SEED_SECONDS_SINCE_FULL: (f64, f64) = (3600.0, 86400.0);
+pub(crate) const SEED_EXTRA_SYNCS: (f64, f64) = (0.0, 10.0);
+pub(crate) const SEED_MIN_AUX_V: (f64, f64) = (0.01, 0.05);
+pub(crate) const SEED_MAX_AUX_V: (f64, f64) = (12.6, 14.4);
+/// Energy of one seeded cycle: half the capacity at this voltage per 12 V block; charged energy
+/// is this factor more than discharged.
+pub(crate) const SEED_CYCLE_V_PER_BLOCK: f64 = 12.2;
+pub(crate) const SEED_CHARGED_FACTOR: f64 = 1.08;
+/// Sensor noise (uniform, +-): current above 50 mA, voltage, mid-point deviation (%).
+pub(crate) const CURRENT_NOISE_A: f64 = 0.004;
+pub(crate) const VOLTAGE_NOISE_V: f64 = 0.002;
+pub(crate) const MIDPOINT_DEVIATION_PCT: f64 = 0.3;
+/// Open-circuit voltage per 12 V block: `EMF_EMPTY + EMF_SPAN * soc`.
+pub(crate) const EMF_EMPTY: f64 = 11.9;
+pub(crate) const EMF_SPAN: f64 = 0.9;
+/// While charging the internal resistance rises up to this factor near full.
+pub(crate) const CHARGE_RESISTANCE_MAX_FACTOR: f64 = 5.0;
+
 /// History counters, kept in the units of the text fields.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct History {
@@ -48,23 +73,27 @@ pub(crate) struct History {
 impl History {
     /// A plausible used battery (values in the range of vectors T4/T10), deterministic per seed.
     fn seeded(rng: &mut SimRng, capacity_ah: f64, n: f64) -> Self {
-        let cycles = rng.range(5.0, 60.0).floor() as u32;
-        let deepest = -capacity_ah * rng.range(0.35, 0.7);
+        let r = |rng: &mut SimRng, (lo, hi): (f64, f64)| rng.range(lo, hi);
+        let cycles = r(rng, SEED_CYCLES).floor() as u32;
+        let deepest = -capacity_ah * r(rng, SEED_DEEPEST_OF_CAPACITY);
         History {
             deepest_discharge_ah: deepest,
             last_discharge_ah: deepest * rng.range(0.3, 0.9),
             average_discharge_ah: deepest * rng.range(0.3, 0.6),
             cycles,
             full_discharges: 0,
-            cumulative_ah: -capacity_ah * 0.5 * f64::from(cycles + 1) * rng.range(0.8, 1.2),
-            min_voltage_v: n * rng.range(11.6, 12.1),
-            max_voltage_v: n * rng.range(14.2, 14.6),
-            seconds_since_full: rng.range(3600.0, 86400.0).floor() as u64,
-            synchronisations: cycles + rng.range(0.0, 10.0).floor() as u32,
+            cumulative_ah: -capacity_ah
+                * 0.5
+                * f64::from(cycles + 1)
+                * r(rng, SEED_CUMULATIVE_FACTOR),
+            min_voltage_v: n * r(rng, SEED_MIN_V_PER_BLOCK),
+            max_voltage_v: n * r(rng, SEED_MAX_V_PER_BLOCK),
+            seconds_since_full: r(rng, SEED_SECONDS_SINCE_FULL).floor() as u64,
+            synchronisations: cycles + r(rng, SEED_EXTRA_SYNCS).floor() as u32,
             low_voltage_alarms: 0,
             high_voltage_alarms: 0,
-            min_aux_voltage_v: rng.range(0.01, 0.05),
-            max_aux_voltage_v: rng.range(12.6, 14.4),
+            min_aux_voltage_v: r(rng, SEED_MIN_AUX_V),
+            max_aux_voltage_v: r(rng, SEED_MAX_AUX_V),
             discharged_kwh: 0.0,
             charged_kwh: 0.0,
             discharges_recorded: cycles,
@@ -74,9 +103,9 @@ impl History {
     }
 
     fn with_energy(mut self, capacity_ah: f64, n: f64, cycles: u32) -> Self {
-        let e = f64::from(cycles) * capacity_ah * 0.5 * 12.2 * n / 1000.0;
+        let e = f64::from(cycles) * capacity_ah * 0.5 * SEED_CYCLE_V_PER_BLOCK * n / 1000.0;
         self.discharged_kwh = e;
-        self.charged_kwh = e * 1.08;
+        self.charged_kwh = e * SEED_CHARGED_FACTOR;
         self
     }
 }
@@ -141,7 +170,7 @@ impl Battery {
 
     /// Open-circuit voltage of a lead-acid style battery.
     pub fn emf(&self) -> f64 {
-        self.n() * (11.9 + 0.9 * self.soc)
+        self.n() * (EMF_EMPTY + EMF_SPAN * self.soc)
     }
 
     /// Net battery current, + = charging.
@@ -153,7 +182,8 @@ impl Battery {
     /// rises towards full charge while charging.
     fn terminal_voltage(&self, current: f64) -> f64 {
         let r = if current > 0.0 {
-            self.internal_resistance_ohm * (1.0 + 4.0 * self.soc.powi(8))
+            self.internal_resistance_ohm
+                * (1.0 + (CHARGE_RESISTANCE_MAX_FACTOR - 1.0) * self.soc.powi(8))
         } else {
             self.internal_resistance_ohm
         };
@@ -163,13 +193,13 @@ impl Battery {
     fn measure(&mut self, rng: &mut SimRng) {
         let i = self.net_current();
         let noise_i = if i.abs() > 0.05 {
-            rng.range(-0.004, 0.004)
+            rng.range(-CURRENT_NOISE_A, CURRENT_NOISE_A)
         } else {
             0.0
         };
         self.current_a = i + noise_i;
-        self.voltage_v = self.terminal_voltage(i) + rng.range(-0.002, 0.002);
-        self.midpoint_deviation = rng.range(-0.3, 0.3);
+        self.voltage_v = self.terminal_voltage(i) + rng.range(-VOLTAGE_NOISE_V, VOLTAGE_NOISE_V);
+        self.midpoint_deviation = rng.range(-MIDPOINT_DEVIATION_PCT, MIDPOINT_DEVIATION_PCT);
     }
 
     /// One simulated second.

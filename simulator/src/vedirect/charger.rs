@@ -90,7 +90,7 @@ pub(crate) struct Charger {
 }
 
 /// Converter efficiency.
-const EFFICIENCY: f64 = 0.97;
+pub(crate) const EFFICIENCY: f64 = 0.97;
 /// Below this much available PV power the charger is off ("no input power").
 const MIN_PV_W: f64 = 1.0;
 
@@ -114,7 +114,7 @@ impl Charger {
             battery_v: 0.0,
             output_power_w: 0.0,
             pv_power_w: 0.0,
-            pv_voltage_v: 0.01,
+            pv_voltage_v: super::mppt::VPV_DARK,
             pv_current_a: 0.0,
             tracker: 0,
             off_reason: 1,
@@ -131,7 +131,7 @@ impl Charger {
 
     /// Open-circuit voltage of a lead-acid style battery.
     pub fn emf(&self) -> f64 {
-        self.n() * (11.9 + 0.9 * self.soc)
+        self.n() * (super::battery::EMF_EMPTY + super::battery::EMF_SPAN * self.soc)
     }
 
     /// Internal resistance seen by a charge (+) or discharge (-) current: charge acceptance falls
@@ -265,7 +265,7 @@ impl Charger {
         if pv_avail < MIN_PV_W {
             self.pv_power_w = 0.0;
             self.pv_current_a = 0.0;
-            self.pv_voltage_v = 0.01;
+            self.pv_voltage_v = super::mppt::VPV_DARK;
             return;
         }
         self.pv_power_w = if charging && self.output_power_w > 0.0 {

@@ -20,6 +20,7 @@ mod hexcmd;
 mod link;
 mod mppt;
 mod mppt_regs;
+mod ranges;
 mod remote;
 mod wire;
 

@@ -23,6 +23,21 @@ use crate::rng::SimRng;
 /// Text fields in wire order.
 pub(crate) type Fields = Vec<(&'static str, String)>;
 
+/// Measurement noise (uniform, +-) of the text values: battery volts, charger amps (while
+/// charging), panel volts (while the panel has voltage).
+pub(crate) const NOISE_V: f64 = 0.004;
+pub(crate) const NOISE_A: f64 = 0.02;
+pub(crate) const NOISE_VPV: f64 = 0.12;
+/// The panel voltage shown without input power.
+pub(crate) const VPV_DARK: f64 = 0.01;
+/// The seeded history of a used charger (drawn from these ranges).
+pub(crate) const SEED_TOTAL_KWH: (f64, f64) = (20.0, 400.0);
+pub(crate) const SEED_YESTERDAY_KWH: (f64, f64) = (0.3, 1.8);
+pub(crate) const SEED_MAX_POWER_YESTERDAY_W: (f64, f64) = (150.0, 420.0);
+pub(crate) const SEED_DAY_SEQUENCE: (f64, f64) = (0.0, 300.0);
+/// The day sequence number wraps after a year.
+pub(crate) const DAYS_PER_SEQUENCE: u16 = 365;
+
 /// Async messages stop this long after the last HEX message (fw 1.17 rule).
 const ASYNC_WINDOW_MS: u64 = 120_000;
 
@@ -175,12 +190,14 @@ impl MpptModel {
             config.cable_resistance_ohm.max(0.0),
         );
         let yields = Yields {
-            total_kwh: rng.range(20.0, 400.0),
+            total_kwh: rng.range(SEED_TOTAL_KWH.0, SEED_TOTAL_KWH.1),
             today_kwh: 0.0,
             max_power_today_w: 0.0,
-            yesterday_kwh: rng.range(0.3, 1.8),
-            max_power_yesterday_w: rng.range(150.0, 420.0).round(),
-            day_sequence: rng.range(0.0, 300.0).floor() as u16,
+            yesterday_kwh: rng.range(SEED_YESTERDAY_KWH.0, SEED_YESTERDAY_KWH.1),
+            max_power_yesterday_w: rng
+                .range(SEED_MAX_POWER_YESTERDAY_W.0, SEED_MAX_POWER_YESTERDAY_W.1)
+                .round(),
+            day_sequence: rng.range(SEED_DAY_SEQUENCE.0, SEED_DAY_SEQUENCE.1).floor() as u16,
         };
         let env = Environment {
             time_of_day_h: if config.time_of_day_h.is_finite() {
@@ -305,14 +322,14 @@ impl MpptModel {
         self.charger.step(1.0, &settings, &inputs);
         let charging = self.charger.charger_current_a > 0.0;
         self.noise = (
-            self.rng.range(-0.004, 0.004),
+            self.rng.range(-NOISE_V, NOISE_V),
             if charging {
-                self.rng.range(-0.02, 0.02)
+                self.rng.range(-NOISE_A, NOISE_A)
             } else {
                 0.0
             },
             if self.charger.pv_voltage_v > 1.0 {
-                self.rng.range(-0.12, 0.12)
+                self.rng.range(-NOISE_VPV, NOISE_VPV)
             } else {
                 0.0
             },
@@ -342,7 +359,7 @@ impl MpptModel {
         y.max_power_yesterday_w = y.max_power_today_w;
         y.today_kwh = 0.0;
         y.max_power_today_w = 0.0;
-        y.day_sequence = (y.day_sequence + 1) % 365;
+        y.day_sequence = (y.day_sequence + 1) % DAYS_PER_SEQUENCE;
     }
 
     fn add_yield(&mut self, dt_s: f64) {
