@@ -49,7 +49,10 @@ impl Session {
     /// Start the site and wait until every device is online with a first state.
     pub async fn start(common: &Common) -> Result<Session> {
         let site = Site::start(&common.bins, &common.dir, common.seed, common.bridge).await?;
-        let monitor = Monitor::new(&site.sim.control, &DEVICES).await?;
+        let mut monitor = Monitor::new(&site.sim.control, &DEVICES).await?;
+        if common.bridge {
+            monitor.add_bridge(site::BRIDGE_NAME, "bmv", &["mppt"])?;
+        }
         let mut s = Session { site, monitor };
         let up = s.pump_until(STARTUP_BOUND, |m| m.all_up()).await?;
         if !up {

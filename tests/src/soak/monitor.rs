@@ -109,6 +109,51 @@ impl Monitor {
         })
     }
 
+    /// Check the state of the bridge `name` too: it publishes what it forwards from `source`
+    /// to `targets`, the same physical values, so the source's ranges apply to them; its
+    /// `*_sent_at` fields are times within the run.
+    pub fn add_bridge(&mut self, name: &str, source: &str, targets: &[&str]) -> Result<()> {
+        let src = self
+            .devices
+            .get(source)
+            .with_context(|| format!("the bridge's source {source} is not monitored"))?;
+        let mut pairs = vec![
+            ("source_temperature".to_owned(), "battery_temperature"),
+            ("source_voltage".to_owned(), "battery_voltage"),
+        ];
+        for t in targets {
+            pairs.push((format!("{t}_temperature_sent"), "battery_temperature"));
+            pairs.push((format!("{t}_voltage_sent"), "battery_voltage"));
+        }
+        let mut ranges = Vec::new();
+        for (field, from) in pairs {
+            let mut range = src
+                .ranges
+                .iter()
+                .find(|r| r.field == from)
+                .cloned()
+                .with_context(|| format!("{source} has no range for {from}"))?;
+            range.field = field;
+            ranges.push(range);
+        }
+        self.devices.insert(
+            name.to_owned(),
+            DeviceView {
+                kind: "bridge".to_owned(),
+                ranges,
+                states: 0,
+                values: 0,
+                implausible: 0,
+                online: None,
+                offline_transitions: 0,
+                last_state_at: None,
+                context: "no fault".to_owned(),
+                watch: None,
+            },
+        );
+        Ok(())
+    }
+
     pub fn fail(&mut self, line: String) {
         self.failure_count += 1;
         if self.failures.len() < MAX_FAILURE_LINES {
@@ -239,13 +284,17 @@ impl Monitor {
         if let Json::Object(map) = &json {
             for (field, value) in map {
                 let Some(v) = value.as_f64() else { continue };
-                if field == "timestamp" {
-                    timestamp = Some(v);
+                // The bridge's `<target>_<value>_sent_at`: when it wrote, in Unix seconds.
+                let a_time = field == "timestamp" || field.ends_with("_sent_at");
+                if a_time {
+                    if field == "timestamp" {
+                        timestamp = Some(v);
+                    }
                     if !(self.started_unix - TIMESTAMP_SLACK_S..=now + TIMESTAMP_SLACK_S)
                         .contains(&v)
                     {
                         bad.push(format!(
-                            "{}: timestamp {v} is not within the run ({:.3}..{now:.3})",
+                            "{}: {field} {v} is not within the run ({:.3}..{now:.3})",
                             m.topic, self.started_unix
                         ));
                     }

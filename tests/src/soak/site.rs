@@ -91,6 +91,9 @@ kind = "pty"
     )
 }
 
+/// The bridge's name: its state is published as `sungate/<name>/state`.
+pub const BRIDGE_NAME: &str = "battery-sense";
+
 /// The bridge: BMV -> MPPT with its default timing.
 const BRIDGE: &str = r#"
 [[bridge]]
