@@ -16,7 +16,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-cache="$repo/target/hid-guest"
+cache="${CARGO_TARGET_DIR:-$repo/target}/hid-guest"
 timeout_s=${SUNGATE_HID_GUEST_TIMEOUT:-150}
 profile=${SUNGATE_HID_GUEST_PROFILE:-release}
 case "$profile" in
@@ -88,7 +88,8 @@ if [ -z "${SUNGATE_HID_GUEST_NO_BUILD:-}" ]; then
     (cd "$repo" && cargo build ${profile_flag[@]+"${profile_flag[@]}"} --locked -p sungate -p sungate-sim --bins 2>&1 | tail -n 3) \
         || die "cargo build failed"
 fi
-out_dir="$repo/target/$profile"
+# CARGO_TARGET_DIR when set (CI builds its fresh clone into the repository's target directory).
+out_dir="${CARGO_TARGET_DIR:-$repo/target}/$profile"
 bins=("$out_dir/sungate" "$out_dir/sungate-sim" "$out_dir/sungate-usbip-attach")
 for b in "${bins[@]}"; do [ -x "$b" ] || die "$b is missing (cargo build ${profile_flag[*]:-})"; done
 say "binaries: $profile profile"
