@@ -158,14 +158,7 @@ fn vedirect_bad_input_is_a_clear_error() {
 
 /// A VE.Direct block with its checksum byte computed.
 fn block(records: &[(&str, &str)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (label, value) in records {
-        out.extend_from_slice(format!("\r\n{label}\t{value}").as_bytes());
-    }
-    out.extend_from_slice(b"\r\nChecksum\t");
-    let sum = out.iter().fold(0u8, |a, b| a.wrapping_add(*b));
-    out.push(0u8.wrapping_sub(sum));
-    out
+    sungate_drivers::vedirect::text::encode_block(records)
 }
 
 /// T1's records, with `label` set to `value`.

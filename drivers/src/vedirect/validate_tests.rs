@@ -43,17 +43,7 @@ fn real_blocks() -> Vec<&'static [u8]> {
 
 /// A block with a correct checksum from its records.
 fn build(fields: &[(&str, &str)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (label, value) in fields {
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(label.as_bytes());
-        out.push(b'\t');
-        out.extend_from_slice(value.as_bytes());
-    }
-    out.extend_from_slice(b"\r\nChecksum\t");
-    let sum = out.iter().fold(0u8, |a, b| a.wrapping_add(*b));
-    out.push(0u8.wrapping_sub(sum));
-    out
+    crate::vedirect::text::encode_block(fields)
 }
 
 /// The records of a (valid) block, for editing.

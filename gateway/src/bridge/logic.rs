@@ -516,6 +516,22 @@ mod tests {
 
     /// Carry the writes out as acknowledged, the status reads as "stand-alone, uses the remote temperature and voltage" (0xC4).
     fn acknowledge(logic: &mut BridgeLogic, actions: &[Action]) {
+        answer(
+            logic,
+            actions,
+            |_| WriteResult::Acknowledged,
+            StatusResult::Value(NetworkStatus(0xC4)),
+        );
+    }
+
+    /// Carry the actions out: each write answered by `write(target)`, each status read by
+    /// `status`.
+    fn answer(
+        logic: &mut BridgeLogic,
+        actions: &[Action],
+        write: impl Fn(&str) -> WriteResult,
+        status: StatusResult,
+    ) {
         for a in actions {
             match a {
                 Action::Write {
@@ -523,16 +539,8 @@ mod tests {
                     register,
                     value,
                     ..
-                } => logic.on_write(
-                    target,
-                    *register,
-                    *value,
-                    WriteResult::Acknowledged,
-                    SystemTime::now(),
-                ),
-                Action::ReadStatus { target } => {
-                    logic.on_status(target, StatusResult::Value(NetworkStatus(0xC4)))
-                }
+                } => logic.on_write(target, *register, *value, write(target), SystemTime::now()),
+                Action::ReadStatus { target } => logic.on_status(target, status),
             }
         }
     }
@@ -702,35 +710,18 @@ mod tests {
         let t0 = Instant::now();
         let mut logic = BridgeLogic::new(config(&["old", "new"]), t0);
         let actions = logic.on_source(values(20.0, 13.0), t0).unwrap();
-        for a in &actions {
-            match a {
-                Action::Write {
-                    target,
-                    register,
-                    value,
-                    ..
-                } if target == "old" => logic.on_write(
-                    target,
-                    *register,
-                    *value,
-                    WriteResult::Refused("Unknown Id".into()),
-                    SystemTime::now(),
-                ),
-                Action::Write {
-                    target,
-                    register,
-                    value,
-                    ..
-                } => logic.on_write(
-                    target,
-                    *register,
-                    *value,
-                    WriteResult::Failed("timeout".into()),
-                    SystemTime::now(),
-                ),
-                Action::ReadStatus { target } => logic.on_status(target, StatusResult::Unsupported),
-            }
-        }
+        answer(
+            &mut logic,
+            &actions,
+            |target| {
+                if target == "old" {
+                    WriteResult::Refused("Unknown Id".into())
+                } else {
+                    WriteResult::Failed("timeout".into())
+                }
+            },
+            StatusResult::Unsupported,
+        );
         let status = logic.status();
         assert_eq!(
             status

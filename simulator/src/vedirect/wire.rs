@@ -46,19 +46,9 @@ pub(crate) fn decode_hex(line: &[u8]) -> Result<HexMsg, FrameError> {
     })
 }
 
-/// Build one text block from its fields; appends the `Checksum` field.
+/// Build one text block from its fields; appends the `Checksum` field (shared codec).
 pub(crate) fn text_block(fields: &[(&str, String)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(fields.len() * 12 + 16);
-    for (label, value) in fields {
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(label.as_bytes());
-        out.push(b'\t');
-        out.extend_from_slice(value.as_bytes());
-    }
-    out.extend_from_slice(b"\r\nChecksum\t");
-    let sum = out.iter().fold(0u8, |acc, b| acc.wrapping_add(*b));
-    out.push(0u8.wrapping_sub(sum));
-    out
+    sungate_drivers::vedirect::text::encode_block(fields)
 }
 
 /// Longest line a device buffers; longer ones are dropped (the longest legal request, a set of

@@ -52,6 +52,23 @@ pub struct DeviceView {
     watch: Option<Watch>,
 }
 
+impl DeviceView {
+    fn new(kind: String, ranges: Vec<FieldRange>) -> Self {
+        DeviceView {
+            kind,
+            ranges,
+            states: 0,
+            values: 0,
+            implausible: 0,
+            online: None,
+            offline_transitions: 0,
+            last_state_at: None,
+            context: "no fault".to_owned(),
+            watch: None,
+        }
+    }
+}
+
 /// The checks over all messages.
 #[derive(Debug)]
 pub struct Monitor {
@@ -82,21 +99,7 @@ impl Monitor {
                 .and_then(Json::as_str)
                 .unwrap_or("?")
                 .to_owned();
-            views.insert(
-                (*name).to_owned(),
-                DeviceView {
-                    kind,
-                    ranges,
-                    states: 0,
-                    values: 0,
-                    implausible: 0,
-                    online: None,
-                    offline_transitions: 0,
-                    last_state_at: None,
-                    context: "no fault".to_owned(),
-                    watch: None,
-                },
-            );
+            views.insert((*name).to_owned(), DeviceView::new(kind, ranges));
         }
         Ok(Monitor {
             devices: views,
@@ -138,18 +141,7 @@ impl Monitor {
         }
         self.devices.insert(
             name.to_owned(),
-            DeviceView {
-                kind: "bridge".to_owned(),
-                ranges,
-                states: 0,
-                values: 0,
-                implausible: 0,
-                online: None,
-                offline_transitions: 0,
-                last_state_at: None,
-                context: "no fault".to_owned(),
-                watch: None,
-            },
+            DeviceView::new("bridge".to_owned(), ranges),
         );
         Ok(())
     }
