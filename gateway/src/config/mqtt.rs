@@ -93,8 +93,8 @@ pub struct TlsFiles {
     pub ca_file: PathBuf,
     /// (certificate chain, private key)
     pub client: Option<(PathBuf, PathBuf)>,
-    /// (file, line of its key)
-    pub lines: Vec<(PathBuf, usize)>,
+    /// Config lines of `tls_ca_file`, and of `client_cert` and `client_key` (0: unknown).
+    pub lines: (usize, Option<(usize, usize)>),
 }
 
 impl TlsFiles {
@@ -103,16 +103,21 @@ impl TlsFiles {
         TlsFiles {
             ca_file: ca_file.into(),
             client: None,
-            lines: Vec::new(),
+            lines: (0, None),
         }
     }
 
     /// The config line that names `path` (1 when unknown).
     pub fn line_of(&self, path: &str) -> usize {
-        self.lines
-            .iter()
+        let (ca_line, client_lines) = self.lines;
+        let mut files = vec![(&self.ca_file, ca_line)];
+        if let (Some((cert, key)), Some((cert_line, key_line))) = (&self.client, client_lines) {
+            files.extend([(cert, cert_line), (key, key_line)]);
+        }
+        files
+            .into_iter()
             .find(|(p, _)| p.as_os_str() == path)
-            .map_or(1, |(_, line)| *line)
+            .map_or(1, |(_, line)| line.max(1))
     }
 }
 
@@ -250,7 +255,7 @@ fn credentials(m: &RawMqtt, src: &Source) -> Result<(Option<String>, Option<Secr
 
 /// Which TLS files go together. Reading them is left to the TLS setup (see `TlsFiles`).
 fn tls_files(m: &RawMqtt, src: &Source) -> Result<Option<TlsFiles>, ConfigError> {
-    let entry = |f: &Spanned<String>| (PathBuf::from(f.get_ref()), src.line(f.span()));
+    let line = |f: &Spanned<String>| src.line(f.span());
     match (&m.tls_ca_file, &m.client_cert, &m.client_key) {
         (None, None, None) => Ok(None),
         (None, Some(c), _) | (None, None, Some(c)) => {
@@ -260,18 +265,17 @@ fn tls_files(m: &RawMqtt, src: &Source) -> Result<Option<TlsFiles>, ConfigError>
             Err(src.at(one.span(), "mqtt client_cert and client_key go together"))
         }
         (Some(ca), cert, key) => {
-            let mut lines = vec![entry(ca)];
-            let client = match (cert, key) {
-                (Some(c), Some(k)) => {
-                    lines.extend([entry(c), entry(k)]);
-                    Some((PathBuf::from(c.get_ref()), PathBuf::from(k.get_ref())))
-                }
-                _ => None,
+            let (client, client_lines) = match (cert, key) {
+                (Some(c), Some(k)) => (
+                    Some((PathBuf::from(c.get_ref()), PathBuf::from(k.get_ref()))),
+                    Some((line(c), line(k))),
+                ),
+                _ => (None, None),
             };
             Ok(Some(TlsFiles {
                 ca_file: PathBuf::from(ca.get_ref()),
                 client,
-                lines,
+                lines: (line(ca), client_lines),
             }))
         }
     }
