@@ -14,6 +14,7 @@ use sungate::core::port_task::{DeviceSlot, Opener, PortTask};
 use sungate_drivers::link::{Link, LinkError, StreamLink};
 use sungate_drivers::pi30::driver::{Pi30Driver, Pi30Options};
 use sungate_drivers::pi30::queries::Query;
+use sungate_tests::soak::procstat;
 use tokio::io::DuplexStream;
 
 /// A link to a device that never answers; the far ends are kept so the links stay open.
@@ -34,16 +35,10 @@ impl Opener for SilentOpener {
     }
 }
 
-/// CPU seconds (user + system) this process has used, from /proc/self/stat.
+/// CPU seconds (user + system) this process has used (the soak's /proc reader).
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    // USER_HZ is 100 on every Linux the gateway runs on.
-    ticks as f64 / 100.0
+    let ticks = procstat::cpu_ticks(std::process::id()).unwrap();
+    ticks as f64 / procstat::ticks_per_second().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
