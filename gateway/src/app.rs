@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{Config, ConfigError, PortConfig};
 use crate::core::bus::Bus;
+use crate::core::health::Health;
 use crate::core::opener::{TransportOpener, build_driver};
 use crate::core::port_task::{DeviceSlot, LockGroup, Opener, PortTask};
 use crate::core::router::Router;
@@ -38,6 +39,8 @@ pub fn check_resources(config: &Config) -> Result<(), ConfigError> {
 #[derive(Debug)]
 pub struct Gateway {
     pub bus: Bus,
+    /// The gateway's own counters (polls, latency, sinks).
+    pub health: Arc<Health>,
     router: Arc<Router>,
     tasks: JoinSet<()>,
 }
@@ -51,6 +54,7 @@ impl Gateway {
     /// Start with custom openers (tests connect in-memory links to a simulator).
     pub fn start_with(config: &Config, opener: impl Fn(&PortConfig) -> Box<dyn Opener>) -> Gateway {
         let bus = Bus::default();
+        let health = Arc::new(Health::new(config.ports.iter().map(|p| p.name.as_str())));
         // Subscribed before any port task runs, so that no Identified event is missed.
         let mqtt_rx = config.mqtt.as_ref().map(|_| bus.subscribe());
         let mut groups: HashMap<String, LockGroup> = HashMap::new();
@@ -73,7 +77,11 @@ impl Gateway {
             });
             let (task, handle) =
                 PortTask::new(port.name.clone(), opener(port), lock, slots, bus.clone());
-            tasks.spawn(task.with_timing(config.gateway.timing).run());
+            tasks.spawn(
+                task.with_timing(config.gateway.timing)
+                    .with_health(health.port(&port.name))
+                    .run(),
+            );
             for d in &devices {
                 router.add(&d.name, &handle);
             }
@@ -101,7 +109,12 @@ impl Gateway {
             sources.extend(config.bridges.iter().map(crate::mqtt::MqttDevice::bridge));
             tasks.spawn(crate::mqtt::run(mqtt.clone(), sources, router.clone(), rx));
         }
-        Gateway { bus, router, tasks }
+        Gateway {
+            bus,
+            health,
+            router,
+            tasks,
+        }
     }
 
     /// Execute a command on a device, through its port task (never in parallel with a poll).

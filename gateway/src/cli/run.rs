@@ -82,6 +82,17 @@ pub fn compact_line(event: &Event) -> String {
             info.serial.as_deref().unwrap_or("?"),
             info.firmware.as_deref().unwrap_or("?")
         ),
+        Event::Command(c) => format!(
+            "{} {} command from {} ({}): {} = {}: {} {}",
+            clock(c.at),
+            c.device,
+            c.origin,
+            c.who,
+            c.setting,
+            c.value,
+            if c.ok { "done" } else { "REFUSED" },
+            c.detail
+        ),
     }
 }
 

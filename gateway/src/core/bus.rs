@@ -27,6 +27,25 @@ pub enum Event {
     },
     /// What the device said about itself after a (re)connect.
     Identified { device: String, info: DeviceInfo },
+    /// A user's command (MQTT, HTTP) and what became of it, executed or refused: the audit log.
+    Command(Arc<CommandRecord>),
+}
+
+/// Who asked what of which device, and the result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandRecord {
+    pub device: String,
+    pub setting: String,
+    /// The value as received (cut to a printable length by the sink that received it).
+    pub value: String,
+    /// `mqtt`, `http`.
+    pub origin: &'static str,
+    /// Who, as far as the sink knows: the HTTP peer address, the MQTT topic.
+    pub who: String,
+    pub ok: bool,
+    /// The read-back on success, the reason on refusal.
+    pub detail: String,
+    pub at: SystemTime,
 }
 
 impl Event {
@@ -35,6 +54,7 @@ impl Event {
             Event::Snapshot { device, .. }
             | Event::Availability { device, .. }
             | Event::Identified { device, .. } => device,
+            Event::Command(record) => &record.device,
         }
     }
 }

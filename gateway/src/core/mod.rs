@@ -10,8 +10,10 @@
 //!   its driver.
 //! - [`router`]: sends a command to the port task of a device.
 //! - [`bus`]: the broadcast every sink and the bridge follow.
+//! - [`health`]: the gateway's own counters (polls, latency, sinks), for `/metrics`.
 
 pub mod bus;
+pub mod health;
 pub mod opener;
 pub mod port_task;
 pub mod router;

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use sungate_drivers::wire::WireLog;
 
 use super::bus::{Bus, Event};
+use super::health::PortHealth;
 use crate::config::PortTiming;
 
 /// Opens the transport of a port (serial, TCP, HID; in tests an in-memory link).
@@ -108,6 +109,9 @@ pub struct PortTask {
     timing: PortTiming,
     backoff: Duration,
     port_failures: u32,
+    health: Arc<PortHealth>,
+    /// The transport was open before: the next open is a reopen (counted in `health`).
+    opened_before: bool,
 }
 
 impl std::fmt::Debug for PortTask {
@@ -147,6 +151,8 @@ impl PortTask {
                 timing,
                 backoff: timing.backoff_min,
                 port_failures: 0,
+                health: Arc::default(),
+                opened_before: false,
             },
             PortHandle { name, tx },
         )
@@ -156,6 +162,12 @@ impl PortTask {
     pub fn with_timing(mut self, timing: PortTiming) -> Self {
         self.timing = timing;
         self.backoff = timing.backoff_min;
+        self
+    }
+
+    /// Count polls, failures, latency and reopens here (see [`crate::core::health`]).
+    pub fn with_health(mut self, health: Arc<PortHealth>) -> Self {
+        self.health = health;
         self
     }
 
@@ -214,6 +226,11 @@ impl PortTask {
                 tracing::info!(port = %self.name, transport = %self.opener.describe(), "port open");
                 self.link = Some(Box::new(WireLog::new(self.name.clone(), link)));
                 self.port_failures = 0;
+                if std::mem::replace(&mut self.opened_before, true) {
+                    self.health
+                        .reopens
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 for d in &mut self.devices {
                     d.identified = false;
                     d.next_due = Instant::now();
@@ -310,11 +327,15 @@ impl PortTask {
                 None => return,
             }
         }
+        let started = Instant::now();
         let result = self
             .transaction(i, |driver, link| {
                 Box::pin(async move { driver.poll(link).await })
             })
             .await;
+        if let Some(r) = &result {
+            self.health.poll_done(r.is_ok(), started.elapsed());
+        }
         match result {
             Some(Ok(snapshot)) => {
                 self.account(i, None, true);

@@ -250,6 +250,8 @@ impl Publisher {
                     self.announce(&name, true);
                 }
             }
+            // Commands are answered on their result topic by the command task.
+            Event::Command(_) => {}
         }
     }
 
