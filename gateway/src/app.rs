@@ -32,6 +32,11 @@ pub fn check_resources(config: &Config) -> Result<(), ConfigError> {
         crate::mqtt::tls::client_config(tls)
             .map_err(|e| config.error_at(tls.line_of(e.path()), format!("mqtt TLS: {e}")))?;
     }
+    if let Some(http) = &config.http {
+        let line = http.token_file.as_ref().map_or(1, |(_, line)| *line);
+        http.read_token()
+            .map_err(|e| config.error_at(line, e.to_string()))?;
+    }
     Ok(())
 }
 
