@@ -97,6 +97,7 @@ impl Gateway {
                 bridge.clone(),
                 router.clone(),
                 bus.clone(),
+                health.clone(),
             ));
         }
         if let (Some(mqtt), Some(rx)) = (&config.mqtt, mqtt_rx) {
@@ -112,7 +113,14 @@ impl Gateway {
                 })
                 .collect();
             sources.extend(config.bridges.iter().map(crate::mqtt::MqttDevice::bridge));
-            tasks.spawn(crate::mqtt::run(mqtt.clone(), sources, router.clone(), rx));
+            tasks.spawn(crate::mqtt::run(
+                mqtt.clone(),
+                sources,
+                router.clone(),
+                rx,
+                bus.clone(),
+                health.clone(),
+            ));
         }
         Gateway {
             bus,

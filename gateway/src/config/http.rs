@@ -76,8 +76,7 @@ impl HttpConfig {
         if token.len() < 8 {
             return Err(TokenError {
                 path: path.display().to_string(),
-                reason: "the token must be at least 8 characters on the file's first line"
-                    .into(),
+                reason: "the token must be at least 8 characters on the file's first line".into(),
             });
         }
         Ok(Some(Secret::new(token)))
@@ -190,7 +189,12 @@ mod tests {
             "s3cret-token-value"
         );
         h.token_file = Some((short, 1));
-        assert!(h.read_token().unwrap_err().to_string().contains("at least 8"));
+        assert!(
+            h.read_token()
+                .unwrap_err()
+                .to_string()
+                .contains("at least 8")
+        );
         h.token_file = Some((dir.join("missing"), 1));
         assert!(h.read_token().unwrap_err().to_string().contains("missing"));
         let _ = std::fs::remove_dir_all(&dir);
