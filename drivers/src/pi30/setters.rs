@@ -895,9 +895,71 @@ pub struct SetterSpec {
     pub kind: SpecKind,
 }
 
-/// The words of an option table.
-fn words<T>(options: &[(&'static str, T)]) -> Vec<&'static str> {
-    options.iter().map(|(n, _)| *n).collect()
+/// The words of an option table, the first one of each value (later ones are synonyms, such
+/// as PI30MAX's names of the same priorities).
+fn words<T: PartialEq>(options: &[(&'static str, T)]) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for (i, (name, value)) in options.iter().enumerate() {
+        if !options[..i].iter().any(|(_, earlier)| earlier == value) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The first word of an option table whose value has the protocol code `code`.
+fn word_of<T: Copy>(
+    options: &[(&'static str, T)],
+    code: usize,
+    to_code: fn(T) -> usize,
+) -> Option<&'static str> {
+    options
+        .iter()
+        .find(|(_, v)| to_code(*v) == code)
+        .map(|(n, _)| *n)
+}
+
+/// A setting's current value as a form's choice word, from the field QPIRI/QFLAG decode it
+/// into ("SBU first" -> `sbu_first`, "Solar + Utility" -> `solar_and_utility`, a flag's
+/// `true` -> `enabled`). None when the value is not one of the setting's choices.
+pub fn current_choice(name: &str, value: &Value) -> Option<&'static str> {
+    use super::enums::{
+        BATTERY_TYPE, CHARGER_SOURCE_PRIORITY, CHARGER_SOURCE_PRIORITY_QPGS, INPUT_VOLTAGE_RANGE,
+        OUTPUT_SOURCE_PRIORITY_MAX, OUTPUT_SOURCE_PRIORITY_PI30,
+    };
+    let code = |tables: &[&[&str]]| -> Option<usize> {
+        match value {
+            Value::Text(t) => tables
+                .iter()
+                .find_map(|table| table.iter().position(|x| x.eq_ignore_ascii_case(t.trim()))),
+            Value::Int(i) => usize::try_from(*i).ok(),
+            _ => None,
+        }
+    };
+    match name {
+        "output_source_priority" => word_of(
+            OSP,
+            code(&[OUTPUT_SOURCE_PRIORITY_PI30, OUTPUT_SOURCE_PRIORITY_MAX])?,
+            |v| v as usize,
+        ),
+        "charger_source_priority" => word_of(
+            CSP,
+            code(&[CHARGER_SOURCE_PRIORITY, CHARGER_SOURCE_PRIORITY_QPGS])?,
+            |v| v as usize,
+        ),
+        "battery_type" => word_of(BATTERY_TYPES, code(&[BATTERY_TYPE])?, |v| v as usize),
+        "input_voltage_range" => match code(&[INPUT_VOLTAGE_RANGE])? {
+            0 => Some("appliance"),
+            1 => Some("ups"),
+            _ => None,
+        },
+        _ if FLAG_TABLE.iter().any(|(_, _, n)| *n == name) => match value {
+            Value::Bool(true) => Some("enabled"),
+            Value::Bool(false) => Some("disabled"),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The everyday settings of a unit, for a settings page: the priorities, the battery voltages
@@ -1614,6 +1676,50 @@ mod tests {
                 step: 0.1,
                 unit: "V"
             }
+        );
+    }
+
+    #[test]
+    fn current_values_map_to_the_choice_words() {
+        let text = |t: &str| Value::Text(t.into());
+        assert_eq!(
+            current_choice("output_source_priority", &text("SBU first")),
+            Some("sbu_first")
+        );
+        assert_eq!(
+            current_choice("output_source_priority", &text("Solar Utility Battery")),
+            Some("solar_first")
+        );
+        assert_eq!(
+            current_choice("charger_source_priority", &text("Solar + Utility")),
+            Some("solar_and_utility")
+        );
+        assert_eq!(
+            current_choice(
+                "charger_source_priority",
+                &text("Only solar charging permitted")
+            ),
+            Some("solar_only")
+        );
+        assert_eq!(
+            current_choice("battery_type", &text("Pylontech")),
+            Some("pylontech")
+        );
+        assert_eq!(
+            current_choice("buzzer", &Value::Bool(false)),
+            Some("disabled")
+        );
+        assert_eq!(
+            current_choice("output_source_priority", &text("Moon first")),
+            None
+        );
+        let osp = setter_specs(None)
+            .into_iter()
+            .find(|s| s.name == "output_source_priority")
+            .unwrap();
+        assert_eq!(
+            osp.kind,
+            SpecKind::Choice(vec!["utility_first", "solar_first", "sbu_first"])
         );
     }
 }
