@@ -330,7 +330,11 @@ async fn with_writes_off_nothing_is_written_and_metrics_parse() {
     };
     let volts = gauge(
         "sungate_field",
-        &[("device", "bmv"), ("field", "battery_voltage"), ("unit", "V")],
+        &[
+            ("device", "bmv"),
+            ("field", "battery_voltage"),
+            ("unit", "V"),
+        ],
     )
     .unwrap_or_else(|| panic!("no BMV voltage gauge in\n{text}"));
     assert!((10.0..16.0).contains(&volts), "{volts}");
