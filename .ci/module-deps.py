@@ -22,7 +22,7 @@ LAYERS = [
     {"setting", "decode", "scan"},
     {"config"},
     {"core"},
-    {"bridge", "mqtt"},
+    {"bridge", "mqtt", "history"},
     {"app"},
 ]
 BINARY = {"main", "cli"}

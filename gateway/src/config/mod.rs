@@ -10,6 +10,8 @@
 //! | `[[device]]` | [`device`]      | a device on a port, its driver and poll interval  |
 //! | `[[bridge]]` | [`bridge`]      | BMV -> MPPT remote sense                          |
 //! | `[mqtt]`     | [`mqtt`]        | broker, topics, discovery, commands               |
+//! | `[history]`  | [`history`]     | SQLite history store: retention, batching         |
+//! | `[log]`      | [`history`]     | daily CSV files per device                        |
 //!
 //! Parsing is pure: nothing here opens a file other than the config itself. Files a config
 //! names (TLS certificates) are checked by [`crate::app::check_resources`], with the line of
@@ -18,6 +20,7 @@
 pub mod bridge;
 pub mod device;
 pub mod gateway;
+pub mod history;
 pub mod mqtt;
 pub mod port;
 mod source;
@@ -33,6 +36,7 @@ use source::{Source, secret_key_at};
 pub use bridge::{BridgeConfig, BridgeValue, MAX_BRIDGE_REFRESH};
 pub use device::{DEFAULT_PI30_QUERIES, DeviceConfig};
 pub use gateway::{GatewayConfig, PortTiming};
+pub use history::{HistoryConfig, LogConfig};
 pub use mqtt::{MqttConfig, TlsFiles};
 pub use port::PortConfig;
 
@@ -48,6 +52,10 @@ struct RawConfig {
     devices: Vec<device::RawDevice>,
     #[serde(default)]
     mqtt: Option<Spanned<mqtt::RawMqtt>>,
+    #[serde(default)]
+    history: Option<Spanned<history::RawHistory>>,
+    #[serde(default)]
+    log: Option<history::RawLog>,
     #[serde(default)]
     http: Option<toml::Table>,
     #[serde(default, rename = "bridge")]
@@ -65,6 +73,10 @@ pub struct Config {
     pub bridges: Vec<BridgeConfig>,
     /// `[mqtt]`: publish to a broker (absent: no MQTT).
     pub mqtt: Option<MqttConfig>,
+    /// `[history]`: the SQLite history store (absent: none).
+    pub history: Option<HistoryConfig>,
+    /// `[log]`: daily CSV files per device (absent: none).
+    pub log: Option<LogConfig>,
 }
 
 impl Config {
@@ -133,6 +145,14 @@ impl Config {
             Some(m) => Some(mqtt::parse(m, &gateway, &devices, &src)?),
             None => None,
         };
+        let history = match &raw.history {
+            Some(h) => Some(history::parse(h, &src)?),
+            None => None,
+        };
+        let log = match &raw.log {
+            Some(l) => Some(history::parse_log(l, &src)?),
+            None => None,
+        };
         Ok(Config {
             file: file.to_owned(),
             gateway,
@@ -140,6 +160,8 @@ impl Config {
             devices,
             bridges,
             mqtt,
+            history,
+            log,
         })
     }
 
