@@ -91,7 +91,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     };
     let n: f64 = number.trim().parse().ok()?;
     let secs = n * scale;
-    (secs.is_finite() && secs >= 0.0 && secs < 1e12).then(|| Duration::from_secs_f64(secs))
+    (0.0..1e12)
+        .contains(&secs)
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 impl Source<'_> {

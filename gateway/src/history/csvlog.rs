@@ -227,7 +227,7 @@ mod tests {
         );
         let day2 = std::fs::read_to_string(dir.join("sub/inv-2026-11-30.csv")).unwrap();
         assert!(
-            day2.starts_with("time,battery_voltage (V),mode,fault\n2026-11-30T00:00:02.000Z,51,"),
+            day2.starts_with("time,battery_voltage (V),mode,fault\n2026-11-30T00:00:00.000Z,51,"),
             "{day2}"
         );
         let _ = std::fs::remove_dir_all(&dir);

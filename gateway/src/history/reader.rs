@@ -204,9 +204,12 @@ impl HistoryReader {
                         )
                         .map_err(&sql)?;
                     let raw_from = oldest.map_or(to_ms, |o| o.max(from_ms));
-                    if from_ms < raw_from {
+                    // Before the oldest snapshot, whole buckets (the bucket that holds it is
+                    // answered by the snapshots alone).
+                    let agg_to = raw_from.div_euclid(agg_step) * agg_step;
+                    if from_ms < agg_to {
                         inner
-                            .read_agg(id, fields, from_ms, raw_from, start, step_ms, &mut acc)
+                            .read_agg(id, fields, from_ms, agg_to, start, step_ms, &mut acc)
                             .map_err(&sql)?;
                     }
                     inner
@@ -322,15 +325,16 @@ impl HistoryReader {
                     continue;
                 }
                 let day = ts.div_euclid(DAY_MS);
-                let wh = avg * step as f64 / 3_600_000.0;
+                // Watt-milliseconds, divided once at the end (fewer rounding steps).
+                let wms = avg * step as f64;
                 match per_day.last_mut() {
-                    Some((d, e)) if *d == day => *e += wh,
-                    _ => per_day.push((day, wh)),
+                    Some((d, e)) if *d == day => *e += wms,
+                    _ => per_day.push((day, wms)),
                 }
             }
             Ok(per_day
                 .into_iter()
-                .map(|(day, wh)| (date(day * DAY_MS), wh / 1000.0))
+                .map(|(day, wms)| (date(day * DAY_MS), wms / 3.6e9))
                 .collect())
         })
     }
@@ -444,23 +448,17 @@ impl HistoryReader {
                 )
                 .map_err(&sql)?;
             let mut rows = s.query(params![id, from_ms, to_ms]).map_err(&sql)?;
-            let mut positions: HashMap<i64, Option<(Arc<Layout>, Vec<Option<usize>>)>> =
-                HashMap::new();
+            let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+            let mut positions = Positions::new();
             let mut written = 0u64;
             let mut line = String::with_capacity(1024);
             while let Some(row) = rows.next().map_err(&sql)? {
                 let ts: i64 = row.get(0).map_err(&sql)?;
                 let lid: i64 = row.get(1).map_err(&sql)?;
-                if !positions.contains_key(&lid) {
-                    let p = load(&inner.conn, &mut inner.layouts, lid)
+                let Some((layout, at)) =
+                    locate(&inner.conn, &mut inner.layouts, &mut positions, lid, &names)
                         .map_err(&sql)?
-                        .map(|l| {
-                            let at = columns.iter().map(|(n, _)| l.position(n)).collect();
-                            (l, at)
-                        });
-                    positions.insert(lid, p);
-                }
-                let Some(Some((layout, at))) = positions.get(&lid) else {
+                else {
                     continue;
                 };
                 let Ok(blob) = row.get_ref(2).map_err(&sql)?.as_blob() else {
@@ -523,6 +521,27 @@ fn load(
         cache.insert(id, l.clone());
     }
     Ok(l)
+}
+
+/// Per layout id: the layout and where the asked fields sit in it.
+type Located = (Arc<Layout>, Vec<Option<usize>>);
+type Positions = HashMap<i64, Option<Located>>;
+
+fn locate<'p>(
+    conn: &Connection,
+    cache: &mut HashMap<i64, Arc<Layout>>,
+    positions: &'p mut Positions,
+    id: i64,
+    names: &[&str],
+) -> rusqlite::Result<Option<&'p Located>> {
+    if let std::collections::hash_map::Entry::Vacant(e) = positions.entry(id) {
+        let found = load(conn, cache, id)?.map(|l| {
+            let at = names.iter().map(|n| l.position(n)).collect();
+            (l, at)
+        });
+        e.insert(found);
+    }
+    Ok(positions.get(&id).and_then(Option::as_ref))
 }
 
 /// The bucket of `ts` in a query starting at `start` (None outside the query).
@@ -606,21 +625,16 @@ impl Inner {
              WHERE device_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3",
         )?;
         let mut rows = s.query(params![id, from_ms, to_ms])?;
-        let mut positions: HashMap<i64, Option<(Arc<Layout>, Vec<Option<usize>>)>> = HashMap::new();
+        let mut positions = Positions::new();
         while let Some(row) = rows.next()? {
             let ts: i64 = row.get(0)?;
             let lid: i64 = row.get(1)?;
             let Some(b) = bucket(ts, start, step, n) else {
                 continue;
             };
-            if !positions.contains_key(&lid) {
-                let p = load(&self.conn, &mut self.layouts, lid)?.map(|l| {
-                    let at = fields.iter().map(|f| l.position(f)).collect();
-                    (l, at)
-                });
-                positions.insert(lid, p);
-            }
-            let Some(Some((layout, at))) = positions.get(&lid) else {
+            let Some((layout, at)) =
+                locate(&self.conn, &mut self.layouts, &mut positions, lid, fields)?
+            else {
                 continue;
             };
             let Ok(blob) = row.get_ref(2)?.as_blob() else {

@@ -284,6 +284,8 @@ pub struct Writer {
     /// The last layout seen per device, to skip building one for every snapshot.
     layouts: HashMap<String, Arc<Layout>>,
     health: Arc<Health>,
+    /// Run the retention pass from [`Writer::flush`] (tests with fixed dates turn it off).
+    auto_maintenance: bool,
 }
 
 impl Writer {
@@ -317,7 +319,14 @@ impl Writer {
             warnings: WarningTracker::default(),
             layouts: HashMap::new(),
             health,
+            auto_maintenance: true,
         }
+    }
+
+    /// Retention passes only through [`Writer::maintain`] (for tests and benchmarks that
+    /// write data of fixed dates, which the wall clock would expire).
+    pub fn manual_maintenance(&mut self) {
+        self.auto_maintenance = false;
     }
 
     /// Time between attempts to open a failed database (tests shorten it).
@@ -399,7 +408,10 @@ impl Writer {
         }
         if let Some(store) = &mut self.store {
             store.flush(&self.health);
-            if store.db.is_some() && store.next_maintenance.is_none_or(|t| Instant::now() >= t) {
+            if self.auto_maintenance
+                && store.db.is_some()
+                && store.next_maintenance.is_none_or(|t| Instant::now() >= t)
+            {
                 store.next_maintenance = Some(Instant::now() + MAINTENANCE_EVERY);
                 store.maintain(now_ms(), &self.health);
             }
