@@ -75,8 +75,18 @@ impl Gateway {
         let mqtt_rx = config.mqtt.as_ref().map(|_| bus.subscribe());
         let mut groups: HashMap<String, LockGroup> = HashMap::new();
         let mut tasks = JoinSet::new();
-        let flushing = JoinSet::new();
-        let (stop, _) = tokio::sync::watch::channel(false);
+        let mut flushing = JoinSet::new();
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        // The history writer (and the daily CSV logs): subscribed before any port task runs,
+        // and told to write its last batch when the gateway stops.
+        if let Some(writer) = crate::history::WriterConfig::from_config(config) {
+            flushing.spawn(crate::history::run(
+                writer,
+                bus.subscribe(),
+                health.clone(),
+                stop_rx,
+            ));
+        }
         let mut router = Router::new();
         for port in &config.ports {
             let devices: Vec<_> = config.devices_on(&port.name).collect();
@@ -158,7 +168,10 @@ impl Gateway {
                     router: router.clone(),
                     health: health.clone(),
                     bus: bus.clone(),
-                    history: None,
+                    history: config
+                        .history
+                        .as_ref()
+                        .map(|h| crate::history::HistoryReader::lazy(&h.path)),
                     limits: Default::default(),
                 }))
             }

@@ -4,11 +4,13 @@
 //!
 //! ```text
 //! cli (binary)  ->  app (assembles a running gateway)
-//!                    -> sinks: mqtt (later http, history)  and  bridge
+//!                    -> sinks: mqtt, history (later http)  and  bridge
 //!                       -> core (port tasks, lock groups, router, opener, bus)
 //!                          -> config (one parser per section)  -> setting, types
 //!                             -> sungate-drivers (codecs, drivers, transports)
 //! ```
+//! `history` (the SQLite store, event log and CSV logs) is a sink like `mqtt`: it reads the
+//! bus and health from `core`, its readers serve the HTTP API and `sungate export`.
 //! `decode`, `hexdump` and `scan` are offline helpers of the command line.
 
 pub mod app;

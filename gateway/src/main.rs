@@ -106,6 +106,28 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: std::net::SocketAddr,
     },
+    /// Export a device's stored snapshots (the [history] database of a config) to standard
+    /// output, as CSV (a header, then one row per snapshot) or JSON lines.
+    ///
+    /// TIME is RFC 3339 (2026-11-29T10:00:00Z), a date (2026-11-29, midnight UTC), unix
+    /// seconds, `now`, or a time before now (-1h, -7d).
+    Export {
+        /// The gateway's configuration file (TOML); its [history] path is read.
+        #[arg(short, long)]
+        config: PathBuf,
+        #[arg(long)]
+        device: String,
+        #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+        from: String,
+        /// Default: now.
+        #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+        to: Option<String>,
+        /// Fields to export, comma-separated (default: every stored numeric field).
+        #[arg(long, value_delimiter = ',')]
+        fields: Vec<String>,
+        #[arg(long, value_enum, default_value_t = cli::export::Format::Csv)]
+        format: cli::export::Format,
+    },
     /// Decode protocol bytes offline (no device needed).
     #[command(subcommand)]
     Decode(DecodeCommand),
@@ -188,6 +210,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Decode(DecodeCommand::Pi30(args)) => decode_pi30(args),
         Command::Decode(DecodeCommand::Vedirect(args)) => decode_vedirect(args),
         Command::CheckConfig { file } => cli::run::check_config(&file),
+        Command::Export {
+            config,
+            device,
+            from,
+            to,
+            fields,
+            format,
+        } => cli::export::export(&config, &device, &from, to.as_deref(), &fields, format),
         Command::Run { config } => runtime()?.block_on(cli::run::run(&config)),
         Command::Query {
             port,

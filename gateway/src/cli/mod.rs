@@ -1,4 +1,5 @@
 //! The `sungate` subcommands other than `decode` (binary edge: errors are `anyhow`).
 
+pub mod export;
 pub mod oneshot;
 pub mod run;

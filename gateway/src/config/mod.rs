@@ -11,6 +11,8 @@
 //! | `[[bridge]]` | [`bridge`]      | BMV -> MPPT remote sense                          |
 //! | `[mqtt]`     | [`mqtt`]        | broker, topics, discovery, commands               |
 //! | `[http]`     | [`http`]        | dashboard and HTTP API: address, writes, token    |
+//! | `[history]`  | [`history`]     | SQLite history store: retention, batching         |
+//! | `[log]`      | [`history`]     | daily CSV files per device                        |
 //!
 //! Parsing is pure: nothing here opens a file other than the config itself. Files a config
 //! names (TLS certificates) are checked by [`crate::app::check_resources`], with the line of
@@ -19,6 +21,7 @@
 pub mod bridge;
 pub mod device;
 pub mod gateway;
+pub mod history;
 pub mod http;
 pub mod mqtt;
 pub mod port;
@@ -35,6 +38,7 @@ use source::{Source, secret_key_at};
 pub use bridge::{BridgeConfig, BridgeValue, MAX_BRIDGE_REFRESH};
 pub use device::{DEFAULT_PI30_QUERIES, DeviceConfig};
 pub use gateway::{GatewayConfig, PortTiming};
+pub use history::{HistoryConfig, LogConfig};
 pub use http::HttpConfig;
 pub use mqtt::{MqttConfig, TlsFiles};
 pub use port::PortConfig;
@@ -53,6 +57,10 @@ struct RawConfig {
     mqtt: Option<Spanned<mqtt::RawMqtt>>,
     #[serde(default)]
     http: Option<Spanned<http::RawHttp>>,
+    #[serde(default)]
+    history: Option<Spanned<history::RawHistory>>,
+    #[serde(default)]
+    log: Option<history::RawLog>,
     #[serde(default, rename = "bridge")]
     bridges: Vec<bridge::RawBridge>,
 }
@@ -70,6 +78,10 @@ pub struct Config {
     pub mqtt: Option<MqttConfig>,
     /// `[http]`: the dashboard and API (absent: none).
     pub http: Option<HttpConfig>,
+    /// `[history]`: the SQLite history store (absent: none).
+    pub history: Option<HistoryConfig>,
+    /// `[log]`: daily CSV files per device (absent: none).
+    pub log: Option<LogConfig>,
 }
 
 impl Config {
@@ -136,6 +148,14 @@ impl Config {
             Some(h) => Some(http::parse(h, &src)?),
             None => None,
         };
+        let history = match &raw.history {
+            Some(h) => Some(history::parse(h, &src)?),
+            None => None,
+        };
+        let log = match &raw.log {
+            Some(l) => Some(history::parse_log(l, &src)?),
+            None => None,
+        };
         Ok(Config {
             file: file.to_owned(),
             gateway,
@@ -144,6 +164,8 @@ impl Config {
             bridges,
             mqtt,
             http,
+            history,
+            log,
         })
     }
 

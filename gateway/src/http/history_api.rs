@@ -100,8 +100,15 @@ fn reader(ctx: &Context) -> Result<HistoryReader, ApiError> {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, crate::history::HistoryError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    use crate::history::HistoryError;
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
+        Ok(Err(e @ HistoryError::NoDevice(_))) => {
+            Err(ApiError(StatusCode::NOT_FOUND, e.to_string()))
+        }
+        Ok(Err(e @ HistoryError::Invalid(_))) => {
+            Err(ApiError(StatusCode::BAD_REQUEST, e.to_string()))
+        }
         Ok(Err(e)) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
         Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
@@ -130,10 +137,20 @@ async fn series(
     let device = name.to_owned();
     let series = blocking(move || {
         let names: Vec<&str> = fields.iter().map(String::as_str).collect();
-        reader.query(&device, &names, w.from_ms, w.to_ms, w.step_ms)
+        no_data_yet(reader.query(&device, &names, w.from_ms, w.to_ms, w.step_ms))
     })
     .await?;
     Ok((w, series))
+}
+
+/// A configured device with nothing stored yet has an empty history, not a missing one.
+fn no_data_yet<T>(
+    result: Result<Vec<T>, crate::history::HistoryError>,
+) -> Result<Vec<T>, crate::history::HistoryError> {
+    match result {
+        Err(crate::history::HistoryError::NoDevice(_)) => Ok(Vec::new()),
+        other => other,
+    }
 }
 
 fn finite(v: f64) -> JsonValue {
@@ -255,7 +272,7 @@ pub async fn energy(
     let reader = reader(&ctx)?;
     let (device, f) = (name.clone(), field.clone());
     let now = unix_ms(SystemTime::now());
-    let rows = blocking(move || reader.daily_energy(&device, &f, days, now)).await?;
+    let rows = blocking(move || no_data_yet(reader.daily_energy(&device, &f, days, now))).await?;
     let days: Vec<JsonValue> = rows
         .iter()
         .map(|(date, kwh)| json!({"date": date, "kwh": finite(*kwh)}))
