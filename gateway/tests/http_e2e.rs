@@ -369,3 +369,210 @@ async fn with_writes_off_nothing_is_written_and_metrics_parse() {
         "{body}"
     );
 }
+
+/// Snapshots of `device` from `/api/stream` for `secs` seconds: (at_ms, fields).
+async fn stream_snapshots(addr: SocketAddr, device: &str, secs: u64) -> Vec<(i64, Json)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request =
+        format!("GET /api/stream HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut bytes = Vec::new();
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut buf = [0u8; 8192];
+    while let Ok(Ok(n)) = tokio::time::timeout_at(end, stream.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Json>(d).ok())
+        .filter(|d| d["device"] == device && d["fields"].is_object())
+        .map(|d| (d["at_ms"].as_i64().unwrap(), d["fields"].clone()))
+        .collect()
+}
+
+fn export(config: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sungate"))
+        .arg("export")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sungate export {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_exported_as_published_and_survives_a_restart() {
+    let history =
+        "writes = true\ntoken_file = \"TOKENFILE\"\n[history]\npath = \"DB\"\nflush_interval = 1\n";
+    let dir = scratch("http-history");
+    let sim = SimProcess::start(&dir, "").await;
+    let port = e2e::free_port();
+    std::fs::write(dir.join("token"), format!("{TOKEN}\n")).unwrap();
+    let extra = history
+        .replace("TOKENFILE", &dir.join("token").display().to_string())
+        .replace("DB", &dir.join("history.db").display().to_string());
+    let text = config(port, &extra);
+    let api = Api {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    let mut gw = GatewayProcess::start(&dir, &sim, &text, "history-1");
+    api.wait_online(Duration::from_secs(20)).await;
+
+    // What the gateway published for 6 s, as a dashboard sees it.
+    let seen = stream_snapshots(api.addr, "inverter", 6).await;
+    assert!(
+        seen.len() >= 5,
+        "only {} inverter snapshots on the stream",
+        seen.len()
+    );
+    // A command, for the audit log.
+    let (status, answer) = api
+        .post(
+            "/api/devices/inverter/settings/output_source_priority",
+            Some(TOKEN),
+            "{\"value\": \"solar_first\"}",
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, _) = api
+        .post(
+            "/api/devices/inverter/settings/output_source_priority",
+            None,
+            "{\"value\": \"sbu_first\"}",
+        )
+        .await;
+    assert_eq!(status, 401);
+    // SIGTERM: the last batch is written before the gateway exits.
+    let exit = gw.terminate().await;
+    assert!(exit.success(), "{exit}: {}", gw.log_text());
+
+    // Export of the window (CSV and JSONL) holds exactly what was published.
+    let config_path = dir.join("gateway-history-1.toml");
+    let first = seen.first().unwrap().0;
+    let last = seen.last().unwrap().0;
+    let window = [
+        "--device",
+        "inverter",
+        "--fields",
+        "battery_voltage,pv_input_power",
+    ];
+    let from = format!("{}", first / 1000);
+    let to = format!("{}", last / 1000 + 1);
+    let jsonl = export(
+        &config_path,
+        &[
+            &window[..],
+            &["--from", &from, "--to", &to, "--format", "jsonl"],
+        ]
+        .concat(),
+    );
+    let rows: Vec<Json> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (at, fields) in &seen {
+        let row = rows
+            .iter()
+            .find(|r| r["ts_ms"].as_i64() == Some(*at))
+            .unwrap_or_else(|| panic!("snapshot at {at} not exported:\n{jsonl}"));
+        assert_eq!(row["battery_voltage"], fields["battery_voltage"], "{row}");
+        assert_eq!(row["pv_input_power"], fields["pv_input_power"], "{row}");
+    }
+    let csv = export(
+        &config_path,
+        &[
+            &window[..],
+            &["--from", &from, "--to", &to, "--format", "csv"],
+        ]
+        .concat(),
+    );
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| {
+                *h == name
+                    || h.starts_with(&format!("{name} "))
+                    || h.starts_with(&format!("{name}["))
+            })
+            .unwrap_or_else(|| panic!("no {name} column in {header:?}"))
+    };
+    let (ts, volts) = (col("ts_ms"), col("battery_voltage"));
+    let csv_rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(csv_rows.len(), rows.len(), "CSV and JSONL rows differ");
+    for (at, fields) in &seen {
+        let row = csv_rows
+            .iter()
+            .find(|r| r[ts] == at.to_string())
+            .unwrap_or_else(|| panic!("snapshot at {at} not in the CSV"));
+        let v: f64 = row[volts].parse().unwrap();
+        assert_eq!(Some(v), fields["battery_voltage"].as_f64());
+    }
+
+    // After a restart the history API still has the first run's values, at 1 s resolution.
+    let _gw = GatewayProcess::start(&dir, &sim, &text, "history-2");
+    api.wait_online(Duration::from_secs(20)).await;
+    let history = api
+        .json(&format!(
+            "/api/devices/inverter/history?fields=battery_voltage&from_ms={}&to_ms={}&step_s=1",
+            first,
+            last + 1
+        ))
+        .await;
+    let points = history["series"][0]["points"].as_array().unwrap();
+    let buckets: std::collections::BTreeSet<i64> = seen.iter().map(|(at, _)| at / 1000).collect();
+    assert!(
+        points.len() >= buckets.len(),
+        "{} points for {} seconds with snapshots",
+        points.len(),
+        buckets.len()
+    );
+    let (at, fields) = &seen[seen.len() / 2];
+    let bucket = at - at.rem_euclid(1000);
+    let point = points
+        .iter()
+        .find(|p| p[0].as_i64() == Some(bucket))
+        .unwrap_or_else(|| panic!("no bucket {bucket} in {history}"));
+    let v = fields["battery_voltage"].as_f64().unwrap();
+    assert!(
+        point[1].as_f64().unwrap() <= v && v <= point[3].as_f64().unwrap(),
+        "{point} vs {v}"
+    );
+
+    // The event log: the commands (done and refused, with who), and the devices coming online.
+    let events = api.json("/api/events?limit=200").await;
+    let events = events["events"].as_array().unwrap();
+    let commands: Vec<&Json> = events.iter().filter(|e| e["kind"] == "command").collect();
+    assert!(
+        commands
+            .iter()
+            .any(|e| e["detail"]["ok"] == true && e["detail"]["origin"] == "http"),
+        "{commands:?}"
+    );
+    assert!(
+        commands.iter().any(|e| e["detail"]["ok"] == false
+            && e["detail"]["who"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("127.0.0.1")),
+        "{commands:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "online" && e["device"] == "bmv"),
+        "{events:?}"
+    );
+}

@@ -539,7 +539,7 @@ impl SimProcess {
 
 pub struct GatewayProcess {
     pub log: PathBuf,
-    _child: Child,
+    child: Child,
 }
 
 impl GatewayProcess {
@@ -552,7 +552,21 @@ impl GatewayProcess {
         let child =
             harness::spawn_gateway(Path::new(env!("CARGO_BIN_EXE_sungate")), &path, &log, None)
                 .unwrap_or_else(|e| panic!("{e:#}"));
-        GatewayProcess { log, _child: child }
+        GatewayProcess { log, child }
+    }
+
+    /// SIGTERM, as systemd stops a service; the exit status once it has stopped.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("the gateway is still running");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the gateway did not stop within 15 s of SIGTERM"))
+            .unwrap()
     }
 
     pub fn log_text(&self) -> String {
