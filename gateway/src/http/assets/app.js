@@ -105,7 +105,8 @@ function fmtTime(ms, withDate) {
   if (!withDate) return t;
   return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + t;
 }
-const label = (name) => name.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
+const ACRO = { pv: 'PV', ac: 'AC', dc: 'DC', scc: 'SCC', soc: 'SOC', mppt: 'MPPT', bmv: 'BMV', cv: 'CV', lcd: 'LCD', sbu: 'SBU' };
+const label = (name) => name.split('_').map((w) => ACRO[w] || w).join(' ').replace(/^./, (c) => c.toUpperCase());
 
 /* ---------- state ---------- */
 
@@ -286,7 +287,7 @@ function derived(parts, v, unit, field) {
 
 function renderOverview() {
   view().innerHTML =
-    '<div class="grid">' +
+    '<div id="offline-banner"></div><div class="grid">' +
     '<section class="card flow-card"><h2>Power flow</h2><div class="flow" id="flow-box"></div></section>' +
     '<section class="card" id="battery-card"></section>' +
     '<section class="card" id="solar-card"></section>' +
@@ -395,6 +396,8 @@ function updateOverview() {
   put($('#flow-box'), flowSvg({ pv, load, gridV, gridW, onGrid, bat, mode }));
   put($('#devices'), S.order.filter((n) => kindOf(n) !== 'bridge').map(deviceCard).join('') || '<p class="muted">No devices.</p>');
   put($('#bridges'), bridgesHtml());
+  const off = S.order.filter((n) => statusOf(n) === 'offline');
+  put($('#offline-banner'), off.length ? '<div class="alert" role="alert">' + badge('offline') + '<span>' + off.map((n) => '<a href="#/device/' + encodeURIComponent(n) + '">' + esc(n) + '</a>' + (S.devs[n].reason ? ': ' + esc(S.devs[n].reason) : '')).join('; ') + '</span></div>' : '');
 }
 
 function statusOf(name) {
@@ -457,15 +460,17 @@ function flowSvg(o) {
   const leg = (a, b, cls, on, rev, id, text, stale) => {
     const [x1, y1] = N[a], [x2, y2] = N[b];
     const dx = x2 - x1, dy = y2 - y1, l = Math.hypot(dx, dy);
-    const r1 = a === 'hub' ? 36 : R, r2 = b === 'hub' ? 36 : R;
+    const r1 = a === 'hub' ? 42 : R, r2 = b === 'hub' ? 42 : R;
     const p = [x1 + dx / l * r1, y1 + dy / l * r1, x2 - dx / l * r2, y2 - dy / l * r2].map((v) => v.toFixed(1));
-    const mx = (x1 + x2) / 2, my = (y1 + y2) / 2 - 8;
+    // The label sits beside the middle of the leg (on its upper side), not on the line.
+    const nx = dy / l, ny = -dx / l, s = ny > 0 ? -1 : 1;
+    const mx = ((x1 + x2) / 2 + s * nx * 16).toFixed(1), my = ((y1 + y2) / 2 + s * ny * 16 + 5).toFixed(1);
     return '<g class="' + (stale ? 'stale' : '') + '"><path class="leg ' + cls + (on ? ' on' : ' off') + (rev ? ' rev' : '') + '" d="M' + p[0] + ' ' + p[1] + 'L' + p[2] + ' ' + p[3] + '"/>' +
       '<text class="lw" x="' + mx + '" y="' + my + '" id="' + id + '"' + (id === 'flow-battery' ? ' data-dir="' + dir + '"' : '') + '>' + esc(text) + '</text></g>';
   };
   const node = (k, cls, title, value, sub, stale) => {
     const [x, y] = N[k];
-    const r = k === 'hub' ? 36 : R;
+    const r = k === 'hub' ? 42 : R;
     return '<g class="node' + (stale ? ' stale' : '') + '"><circle class="' + cls + '" cx="' + x + '" cy="' + y + '" r="' + r + '"/>' +
       '<text class="nl" x="' + x + '" y="' + (y - 10) + '">' + esc(title) + '</text><text class="nv" x="' + x + '" y="' + (y + 12) + '">' + esc(value) + '</text>' +
       (sub ? '<text class="ns" x="' + x + '" y="' + (y + 28) + '">' + esc(sub) + '</text>' : '') + '</g>';
@@ -579,7 +584,7 @@ async function drawHistory(dev, fields, range) {
     const r = await api('api/devices/' + encodeURIComponent(dev) + '/history?' + qs);
     const to = r.to_ms || now(), from = r.from_ms || to - RANGES[range];
     box.innerHTML = (r.series || []).map((s) => '<div class="chart-title">' + esc(label(s.field)) + (s.unit ? ' <span class="muted">(' + esc(s.unit) + ')</span>' : '') + '</div>' +
-      '<div class="chart" data-field="' + esc(s.field) + '">' + lineChart(s.points || [], from, to, (r.step_s || 60) * 1000, s.unit) + '</div>').join('') || '<div class="empty">No data.</div>';
+      '<div class="chart" data-field="' + esc(s.field) + '">' + lineChart(s.points || [], from, to, (r.step_s || 60) * 1000, s.unit, box.clientWidth) + '</div>').join('') || '<div class="empty">No data.</div>';
   } catch (e) {
     box.innerHTML = '<div class="empty">History unavailable: ' + esc(e.message) + (e.status === 404 ? ' (is [history] configured?)' : '') + '</div>';
   }
@@ -609,16 +614,17 @@ function tlabel(t, days) {
   return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
 }
 
-function lineChart(points, from, to, stepMs, unit) {
+function lineChart(points, from, to, stepMs, unit, width) {
   if (!points.length) return '<div class="empty">No data in this range.</div>';
-  const W = 720, H = 220, L = 52, Rm = 12, T = 10, B = 26;
+  // Drawn at the container's pixel width so that the text is not scaled with the chart.
+  const W = Math.max(280, Math.round(width || 720)), H = W < 500 ? 180 : 230, L = 52, Rm = 12, T = 10, B = 26;
   let lo = Infinity, hi = -Infinity;
   for (const p of points) { lo = Math.min(lo, p[1]); hi = Math.max(hi, p[3]); }
   const yt = niceTicks(lo, hi, 4);
   const y0 = yt[0], y1 = yt[yt.length - 1];
   const X = (t) => L + (t - from) / (to - from || 1) * (W - L - Rm);
   const Y = (v) => T + (1 - (v - y0) / (y1 - y0 || 1)) * (H - T - B);
-  let h = '<svg viewBox="0 0 ' + W + ' ' + H + '" preserveAspectRatio="none" role="img">';
+  let h = '<svg viewBox="0 0 ' + W + ' ' + H + '" role="img">';
   for (const v of yt) h += '<line class="gl" x1="' + L + '" x2="' + (W - Rm) + '" y1="' + Y(v).toFixed(1) + '" y2="' + Y(v).toFixed(1) + '"/><text class="ax" x="' + (L - 6) + '" y="' + (Y(v) + 4).toFixed(1) + '" text-anchor="end">' + esc(fmtNum(v)) + '</text>';
   const tt = timeTicks(from, to);
   for (const t of tt.ticks) h += '<line class="gl" x1="' + X(t).toFixed(1) + '" x2="' + X(t).toFixed(1) + '" y1="' + T + '" y2="' + (H - B) + '"/><text class="ax" x="' + X(t).toFixed(1) + '" y="' + (H - 8) + '" text-anchor="middle">' + esc(tlabel(t, tt.days)) + '</text>';
@@ -654,15 +660,15 @@ async function drawEnergy(dev) {
   $('#energy-field').textContent = on + ' · ' + field;
   try {
     const r = await api('api/devices/' + encodeURIComponent(on) + '/energy?field=' + encodeURIComponent(field) + '&days=30');
-    box.innerHTML = barChart(r.days || []);
+    box.innerHTML = barChart(r.days || [], box.clientWidth);
   } catch (e) {
     box.innerHTML = '<div class="empty">Energy unavailable: ' + esc(e.message) + '</div>';
   }
 }
 
-function barChart(days) {
+function barChart(days, width) {
   if (!days.length) return '<div class="empty">No energy recorded yet.</div>';
-  const W = 720, H = 200, L = 44, Rm = 8, T = 10, B = 26;
+  const W = Math.max(280, Math.round(width || 720)), H = W < 500 ? 170 : 210, L = 44, Rm = 8, T = 10, B = 26;
   const max = Math.max(0.1, ...days.map((d) => d.kwh || 0));
   const yt = niceTicks(0, max, 4);
   const top = yt[yt.length - 1];
@@ -670,11 +676,11 @@ function barChart(days) {
   const Y = (v) => T + (1 - v / top) * (H - T - B);
   let h = '<div class="chart"><svg viewBox="0 0 ' + W + ' ' + H + '" role="img" aria-label="Energy per day">';
   for (const v of yt) h += '<line class="gl" x1="' + L + '" x2="' + (W - Rm) + '" y1="' + Y(v).toFixed(1) + '" y2="' + Y(v).toFixed(1) + '"/><text class="ax" x="' + (L - 6) + '" y="' + (Y(v) + 4).toFixed(1) + '" text-anchor="end">' + esc(fmtNum(v)) + '</text>';
-  const every = Math.ceil(days.length / 8);
+  const every = Math.ceil(days.length / (W < 500 ? 5 : 10));
   days.forEach((d, i) => {
     const x = L + i * bw, y = Y(d.kwh || 0);
     h += '<rect class="barr" x="' + (x + bw * 0.15).toFixed(1) + '" y="' + y.toFixed(1) + '" width="' + (bw * 0.7).toFixed(1) + '" height="' + Math.max(0, H - B - y).toFixed(1) + '" rx="2"><title>' + esc(d.date + ': ' + fmtNum(d.kwh) + ' kWh') + '</title></rect>';
-    if (i % every === 0 || i === days.length - 1) h += '<text class="bl" x="' + (x + bw / 2).toFixed(1) + '" y="' + (H - 8) + '">' + esc(String(d.date).slice(5)) + '</text>';
+    if ((days.length - 1 - i) % every === 0) h += '<text class="bl" x="' + (x + bw / 2).toFixed(1) + '" y="' + (H - 8) + '">' + esc(String(d.date).slice(5)) + '</text>';
   });
   const total = days.reduce((a, d) => a + (d.kwh || 0), 0);
   return h + '</svg></div><p class="small muted">kWh per day (UTC) · ' + days.length + ' days · total <strong id="energy-total">' + esc(fmtNum(total)) + '</strong> kWh</p>';
