@@ -17,6 +17,7 @@ use crate::core::health::Health;
 use crate::core::opener::{TransportOpener, build_driver};
 use crate::core::port_task::{DeviceSlot, LockGroup, Opener, PortTask};
 use crate::core::router::Router;
+use crate::http::live::Live;
 
 /// Load a config file and check what it refers to (TLS files), as `run` and `check-config` do.
 pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
@@ -32,6 +33,11 @@ pub fn check_resources(config: &Config) -> Result<(), ConfigError> {
         crate::mqtt::tls::client_config(tls)
             .map_err(|e| config.error_at(tls.line_of(e.path()), format!("mqtt TLS: {e}")))?;
     }
+    if let Some(http) = &config.http {
+        let line = http.token_file.as_ref().map_or(1, |(_, line)| *line);
+        http.read_token()
+            .map_err(|e| config.error_at(line, e.to_string()))?;
+    }
     Ok(())
 }
 
@@ -43,6 +49,8 @@ pub struct Gateway {
     pub health: Arc<Health>,
     router: Arc<Router>,
     tasks: JoinSet<()>,
+    /// What the dashboard needs, when `[http]` is configured: served by [`Gateway::serve_http`].
+    http: Option<Arc<crate::http::Context>>,
 }
 
 impl Gateway {
@@ -55,6 +63,8 @@ impl Gateway {
     pub fn start_with(config: &Config, opener: impl Fn(&PortConfig) -> Box<dyn Opener>) -> Gateway {
         let bus = Bus::default();
         let health = Arc::new(Health::new(config.ports.iter().map(|p| p.name.as_str())));
+        // Subscribed before any port task runs, so that no Identified event is missed.
+        let live_rx = config.http.as_ref().map(|_| bus.subscribe());
         // Subscribed before any port task runs, so that no Identified event is missed.
         let mqtt_rx = config.mqtt.as_ref().map(|_| bus.subscribe());
         let mut groups: HashMap<String, LockGroup> = HashMap::new();
@@ -92,6 +102,7 @@ impl Gateway {
                 bridge.clone(),
                 router.clone(),
                 bus.clone(),
+                health.clone(),
             ));
         }
         if let (Some(mqtt), Some(rx)) = (&config.mqtt, mqtt_rx) {
@@ -107,13 +118,50 @@ impl Gateway {
                 })
                 .collect();
             sources.extend(config.bridges.iter().map(crate::mqtt::MqttDevice::bridge));
-            tasks.spawn(crate::mqtt::run(mqtt.clone(), sources, router.clone(), rx));
+            tasks.spawn(crate::mqtt::run(
+                mqtt.clone(),
+                sources,
+                router.clone(),
+                rx,
+                bus.clone(),
+                health.clone(),
+            ));
         }
+        let http = match (&config.http, live_rx) {
+            (Some(cfg), Some(rx)) => {
+                let entries = crate::http::entries(config);
+                let live = Arc::new(Live::new(entries.iter().map(|e| e.name.as_str())));
+                tasks.spawn(crate::http::live::follow(live.clone(), rx));
+                // Checked when the config was loaded; unreadable since then: no writes.
+                let token = cfg.read_token().unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "HTTP writes refused: cannot read the token");
+                    None
+                });
+                Some(Arc::new(crate::http::Context {
+                    cfg: cfg.clone(),
+                    token,
+                    gateway_name: config
+                        .gateway
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| "sungate".into()),
+                    devices: entries,
+                    live,
+                    router: router.clone(),
+                    health: health.clone(),
+                    bus: bus.clone(),
+                    history: None,
+                    limits: Default::default(),
+                }))
+            }
+            _ => None,
+        };
         Gateway {
             bus,
             health,
             router,
             tasks,
+            http,
         }
     }
 
@@ -124,6 +172,14 @@ impl Gateway {
 
     pub fn devices(&self) -> impl Iterator<Item = &str> {
         self.router.devices()
+    }
+
+    /// Serve the dashboard and API on `listener` (see [`crate::http::bind`]); nothing when the
+    /// config has no `[http]` section.
+    pub fn serve_http(&mut self, listener: std::net::TcpListener) {
+        if let Some(ctx) = &self.http {
+            self.tasks.spawn(crate::http::serve(ctx.clone(), listener));
+        }
     }
 
     /// Stop every task.

@@ -17,6 +17,8 @@ pub mod config;
 pub mod core;
 pub mod decode;
 pub mod hexdump;
+pub mod history;
+pub mod http;
 pub mod mqtt;
 pub mod scan;
 pub mod setting;

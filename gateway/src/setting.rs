@@ -4,7 +4,55 @@
 use sungate_drivers::pi30::setters::{parse_setter, setter_names};
 use sungate_drivers::vedirect::registers::{self, Register};
 
+use std::time::Duration;
+
+use tokio::time::Instant;
+
 use crate::types::DriverKind;
+
+/// The rate limit of user commands on one device (MQTT, HTTP): a token bucket, `burst`
+/// commands at once, then one per `interval`.
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    burst: u32,
+    interval: Duration,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    /// A full bucket.
+    pub fn new(burst: u32, interval: Duration, now: Instant) -> RateLimit {
+        RateLimit {
+            burst,
+            interval,
+            tokens: f64::from(burst),
+            last: now,
+        }
+    }
+
+    /// Take a token if there is one.
+    pub fn take(&mut self, now: Instant) -> bool {
+        let refill = now.duration_since(self.last).as_secs_f64()
+            / self.interval.as_secs_f64().max(f64::MIN_POSITIVE);
+        self.tokens = (self.tokens + refill).min(f64::from(self.burst));
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// What a refusal says.
+    pub fn describe(&self) -> String {
+        format!(
+            "rate limited: at most {} commands at once, then one every {:?}",
+            self.burst, self.interval
+        )
+    }
+}
 
 /// Why a name cannot be set on a kind of device.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,5 +180,16 @@ mod tests {
             validate(DriverKind::Vedirect, "peukert_coefficient", "1.6"),
             Err("peukert_coefficient: 1.6 is outside 1..=1.5".into())
         );
+    }
+
+    #[test]
+    fn the_rate_limit_allows_a_burst_then_one_per_interval() {
+        let t0 = Instant::now();
+        let interval = Duration::from_secs(2);
+        let mut b = RateLimit::new(5, interval, t0);
+        let taken = (0..20).filter(|_| b.take(t0)).count();
+        assert_eq!(taken, 5);
+        assert!(!b.take(t0 + interval / 2));
+        assert!(b.take(t0 + interval * 3 / 2));
     }
 }

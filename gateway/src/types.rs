@@ -14,6 +14,14 @@ pub enum DriverKind {
 }
 
 impl DriverKind {
+    /// The name a config gives it (`driver = "pi30"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DriverKind::Pi30 => "pi30",
+            DriverKind::Vedirect => "vedirect",
+        }
+    }
+
     /// Serial speed of the protocol (PI30 RS232: 2400 8N1; VE.Direct: 19200 8N1).
     pub fn default_baud(self) -> u32 {
         match self {

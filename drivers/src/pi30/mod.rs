@@ -17,4 +17,6 @@ pub use codec::{DecodeOptions, EncodeOptions, Reply, crc_xmodem, decode_reply, e
 pub use error::{DecodeError, FrameError, Pi30Error, ValidationError};
 pub use fields::{Variant, decode_frame, decode_payload};
 pub use queries::Query;
-pub use setters::{Readback, Setter, UnitLimits, parse_setter};
+pub use setters::{
+    Readback, Setter, SetterSpec, SpecKind, UnitLimits, current_choice, parse_setter, setter_specs,
+};

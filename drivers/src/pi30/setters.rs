@@ -874,6 +874,165 @@ const ON_OFF: &[(&str, bool)] = &[
     ("0", false),
 ];
 
+/// What a settings form needs to know of one setting: its values, or its range.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpecKind {
+    /// One of these words.
+    Choice(Vec<&'static str>),
+    /// A number in `min..=max` in steps of `step`.
+    Number {
+        min: f64,
+        max: f64,
+        step: f64,
+        unit: &'static str,
+    },
+}
+
+/// A setting as a form shows it. `name` is also the QPIRI/QFLAG field holding its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetterSpec {
+    pub name: &'static str,
+    pub kind: SpecKind,
+}
+
+/// The words of an option table, the first one of each value (later ones are synonyms, such
+/// as PI30MAX's names of the same priorities).
+fn words<T: PartialEq>(options: &[(&'static str, T)]) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for (i, (name, value)) in options.iter().enumerate() {
+        if !options[..i].iter().any(|(_, earlier)| earlier == value) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The first word of an option table whose value has the protocol code `code`.
+fn word_of<T: Copy>(
+    options: &[(&'static str, T)],
+    code: usize,
+    to_code: fn(T) -> usize,
+) -> Option<&'static str> {
+    options
+        .iter()
+        .find(|(_, v)| to_code(*v) == code)
+        .map(|(n, _)| *n)
+}
+
+/// A setting's current value as a form's choice word, from the field QPIRI/QFLAG decode it
+/// into ("SBU first" -> `sbu_first`, "Solar + Utility" -> `solar_and_utility`, a flag's
+/// `true` -> `enabled`). None when the value is not one of the setting's choices.
+pub fn current_choice(name: &str, value: &Value) -> Option<&'static str> {
+    use super::enums::{
+        BATTERY_TYPE, CHARGER_SOURCE_PRIORITY, CHARGER_SOURCE_PRIORITY_QPGS, INPUT_VOLTAGE_RANGE,
+        OUTPUT_SOURCE_PRIORITY_MAX, OUTPUT_SOURCE_PRIORITY_PI30,
+    };
+    let code = |tables: &[&[&str]]| -> Option<usize> {
+        match value {
+            Value::Text(t) => tables
+                .iter()
+                .find_map(|table| table.iter().position(|x| x.eq_ignore_ascii_case(t.trim()))),
+            Value::Int(i) => usize::try_from(*i).ok(),
+            _ => None,
+        }
+    };
+    match name {
+        "output_source_priority" => word_of(
+            OSP,
+            code(&[OUTPUT_SOURCE_PRIORITY_PI30, OUTPUT_SOURCE_PRIORITY_MAX])?,
+            |v| v as usize,
+        ),
+        "charger_source_priority" => word_of(
+            CSP,
+            code(&[CHARGER_SOURCE_PRIORITY, CHARGER_SOURCE_PRIORITY_QPGS])?,
+            |v| v as usize,
+        ),
+        "battery_type" => word_of(BATTERY_TYPES, code(&[BATTERY_TYPE])?, |v| v as usize),
+        "input_voltage_range" => match code(&[INPUT_VOLTAGE_RANGE])? {
+            0 => Some("appliance"),
+            1 => Some("ups"),
+            _ => None,
+        },
+        _ if FLAG_TABLE.iter().any(|(_, _, n)| *n == name) => match value {
+            Value::Bool(true) => Some("enabled"),
+            Value::Bool(false) => Some("disabled"),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The everyday settings of a unit, for a settings page: the priorities, the battery voltages
+/// (their range for the unit's nominal battery voltage when it is known, else the widest
+/// documented one), the charging currents and the flags. Per-unit parallel settings, the clock
+/// and the reset/save commands are left out (they stay available to `sungate set` and the API).
+/// Every value a form offers from here passes [`parse_setter`].
+pub fn setter_specs(nominal_battery_v: Option<f64>) -> Vec<SetterSpec> {
+    let choice = |name, kind| SetterSpec { name, kind };
+    let mut specs = vec![
+        choice("output_source_priority", SpecKind::Choice(words(OSP))),
+        choice("charger_source_priority", SpecKind::Choice(words(CSP))),
+        choice(
+            "input_voltage_range",
+            SpecKind::Choice(vec!["appliance", "ups"]),
+        ),
+        choice("battery_type", SpecKind::Choice(words(BATTERY_TYPES))),
+        choice("output_frequency", SpecKind::Choice(vec!["50", "60"])),
+        choice(
+            "charging_stage",
+            SpecKind::Choice(vec!["auto", "two_stage", "three_stage"]),
+        ),
+    ];
+    let systems: Vec<f64> = match nominal_battery_v {
+        Some(v) if SYSTEM_VOLTAGES.contains(&v) => vec![v],
+        _ => SYSTEM_VOLTAGES.to_vec(),
+    };
+    for setting in [
+        VoltageSetting::BulkCharge,
+        VoltageSetting::FloatCharge,
+        VoltageSetting::Recharge,
+        VoltageSetting::Redischarge,
+        VoltageSetting::UnderVoltage,
+    ] {
+        let lo = systems.iter().map(|&n| setting.range_for(n).0).min();
+        let hi = systems.iter().map(|&n| setting.range_for(n).1).max();
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            specs.push(SetterSpec {
+                name: setting.name(),
+                kind: SpecKind::Number {
+                    min: Decivolts(lo).volts(),
+                    max: Decivolts(hi).volts(),
+                    step: 0.1,
+                    unit: "V",
+                },
+            });
+        }
+    }
+    let number = |name, min, max, step, unit| SetterSpec {
+        name,
+        kind: SpecKind::Number {
+            min,
+            max,
+            step,
+            unit,
+        },
+    };
+    specs.push(number("max_charging_current", 1.0, 999.0, 1.0, "A"));
+    specs.push(number("max_utility_charging_current", 1.0, 999.0, 1.0, "A"));
+    specs.push(number(
+        "max_charging_time_for_cv_stage",
+        0.0,
+        900.0,
+        5.0,
+        "min",
+    ));
+    let on_off = vec!["enabled", "disabled"];
+    for (_, _, name) in FLAG_TABLE {
+        specs.push(choice(name, SpecKind::Choice(on_off.clone())));
+    }
+    specs
+}
+
 /// Build a setter from a user-facing name (see [`setter_names`]) and value, e.g.
 /// `("output_source_priority", "sbu_first")`, `("battery_bulk_charge_voltage", "56.4")`,
 /// `("buzzer", "disabled")`, `("output_mode", "1:parallel")`, `("date_time", "240501123000")`,
@@ -1470,5 +1629,97 @@ mod tests {
             let _ = parse_setter(&name, &value);
             let _ = parse_command(&raw);
         }
+    }
+
+    #[test]
+    fn every_offered_setting_value_is_accepted() {
+        for nominal in [None, Some(12.0), Some(24.0), Some(48.0)] {
+            for spec in setter_specs(nominal) {
+                let values: Vec<String> = match &spec.kind {
+                    SpecKind::Choice(words) => words.iter().map(|w| (*w).to_owned()).collect(),
+                    SpecKind::Number { min, max, .. } => {
+                        vec![format!("{min:.1}"), format!("{max:.1}")]
+                    }
+                };
+                for v in values {
+                    let v = if spec.kind
+                        == (SpecKind::Number {
+                            min: 1.0,
+                            max: 999.0,
+                            step: 1.0,
+                            unit: "A",
+                        })
+                        || spec.name == "max_charging_time_for_cv_stage"
+                    {
+                        v.trim_end_matches(".0").to_owned()
+                    } else {
+                        v
+                    };
+                    assert!(
+                        parse_setter(spec.name, &v).is_ok(),
+                        "{} = {v} ({nominal:?})",
+                        spec.name
+                    );
+                }
+            }
+        }
+        let specs48 = setter_specs(Some(48.0));
+        let bulk = specs48
+            .iter()
+            .find(|s| s.name == "battery_bulk_charge_voltage")
+            .unwrap();
+        assert_eq!(
+            bulk.kind,
+            SpecKind::Number {
+                min: 48.0,
+                max: 63.0,
+                step: 0.1,
+                unit: "V"
+            }
+        );
+    }
+
+    #[test]
+    fn current_values_map_to_the_choice_words() {
+        let text = |t: &str| Value::Text(t.into());
+        assert_eq!(
+            current_choice("output_source_priority", &text("SBU first")),
+            Some("sbu_first")
+        );
+        assert_eq!(
+            current_choice("output_source_priority", &text("Solar Utility Battery")),
+            Some("solar_first")
+        );
+        assert_eq!(
+            current_choice("charger_source_priority", &text("Solar + Utility")),
+            Some("solar_and_utility")
+        );
+        assert_eq!(
+            current_choice(
+                "charger_source_priority",
+                &text("Only solar charging permitted")
+            ),
+            Some("solar_only")
+        );
+        assert_eq!(
+            current_choice("battery_type", &text("Pylontech")),
+            Some("pylontech")
+        );
+        assert_eq!(
+            current_choice("buzzer", &Value::Bool(false)),
+            Some("disabled")
+        );
+        assert_eq!(
+            current_choice("output_source_priority", &text("Moon first")),
+            None
+        );
+        let osp = setter_specs(None)
+            .into_iter()
+            .find(|s| s.name == "output_source_priority")
+            .unwrap();
+        assert_eq!(
+            osp.kind,
+            SpecKind::Choice(vec!["utility_first", "solar_first", "sbu_first"])
+        );
     }
 }

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use crate::config::BridgeConfig;
 use crate::core::bus::{Bus, Event};
+use crate::core::health::Health;
 use crate::core::router::Router;
 use logic::{Action, BridgeLogic, SourceValues, StatusResult, WriteResult};
 
@@ -35,7 +36,7 @@ const REG_NETWORK_STATUS: u16 = 0x200F;
 const REG_BMV_TEMPERATURE: u16 = 0xEDEC;
 
 /// Run a bridge until the gateway stops.
-pub async fn run(config: BridgeConfig, router: Arc<Router>, bus: Bus) {
+pub async fn run(config: BridgeConfig, router: Arc<Router>, bus: Bus, health: Arc<Health>) {
     let name = config.name.clone();
     let source = config.source.clone();
     let mut logic = BridgeLogic::new(config, Instant::now());
@@ -70,7 +71,7 @@ pub async fn run(config: BridgeConfig, router: Arc<Router>, bus: Bus) {
             continue;
         };
         for action in actions {
-            execute(&router, &mut logic, action).await;
+            execute(&router, &mut logic, action, &health).await;
         }
         bus.publish(Event::Snapshot {
             device: name.clone(),
@@ -81,7 +82,7 @@ pub async fn run(config: BridgeConfig, router: Arc<Router>, bus: Bus) {
     }
 }
 
-async fn execute(router: &Router, logic: &mut BridgeLogic, action: Action) {
+async fn execute(router: &Router, logic: &mut BridgeLogic, action: Action, health: &Health) {
     match action {
         Action::Write {
             target,
@@ -104,6 +105,11 @@ async fn execute(router: &Router, logic: &mut BridgeLogic, action: Action) {
                 Err(DriverError::Refused { reason, .. }) => WriteResult::Refused(reason),
                 Err(err) => WriteResult::Failed(err.to_string()),
             };
+            let counter = match result {
+                WriteResult::Acknowledged => &health.bridge.writes_ok,
+                _ => &health.bridge.writes_failed,
+            };
+            crate::core::health::add(counter, 1);
             logic.on_write(&target, register, value, result, SystemTime::now());
         }
         Action::ReadStatus { target } => {

@@ -144,7 +144,15 @@ pub async fn run_config(config: Config) -> Result<()> {
         bridges = config.bridges.len(),
         "starting"
     );
-    let gateway = Gateway::start(&config);
+    // Bound before anything starts: a taken port is an error to fix, not a silent gap.
+    let listener = config.http.as_ref().map(sungate::http::bind).transpose()?;
+    let mut gateway = Gateway::start(&config);
+    if let Some(listener) = listener {
+        if let Ok(addr) = listener.local_addr() {
+            eprintln!("sungate: dashboard and API on http://{addr}/");
+        }
+        gateway.serve_http(listener);
+    }
     print_events(&gateway, None).await?;
     gateway.shutdown().await;
     Ok(())

@@ -10,6 +10,7 @@
 //! | `[[device]]` | [`device`]      | a device on a port, its driver and poll interval  |
 //! | `[[bridge]]` | [`bridge`]      | BMV -> MPPT remote sense                          |
 //! | `[mqtt]`     | [`mqtt`]        | broker, topics, discovery, commands               |
+//! | `[http]`     | [`http`]        | dashboard and HTTP API: address, writes, token    |
 //!
 //! Parsing is pure: nothing here opens a file other than the config itself. Files a config
 //! names (TLS certificates) are checked by [`crate::app::check_resources`], with the line of
@@ -18,6 +19,7 @@
 pub mod bridge;
 pub mod device;
 pub mod gateway;
+pub mod http;
 pub mod mqtt;
 pub mod port;
 mod source;
@@ -33,6 +35,7 @@ use source::{Source, secret_key_at};
 pub use bridge::{BridgeConfig, BridgeValue, MAX_BRIDGE_REFRESH};
 pub use device::{DEFAULT_PI30_QUERIES, DeviceConfig};
 pub use gateway::{GatewayConfig, PortTiming};
+pub use http::HttpConfig;
 pub use mqtt::{MqttConfig, TlsFiles};
 pub use port::PortConfig;
 
@@ -49,7 +52,7 @@ struct RawConfig {
     #[serde(default)]
     mqtt: Option<Spanned<mqtt::RawMqtt>>,
     #[serde(default)]
-    http: Option<toml::Table>,
+    http: Option<Spanned<http::RawHttp>>,
     #[serde(default, rename = "bridge")]
     bridges: Vec<bridge::RawBridge>,
 }
@@ -65,6 +68,8 @@ pub struct Config {
     pub bridges: Vec<BridgeConfig>,
     /// `[mqtt]`: publish to a broker (absent: no MQTT).
     pub mqtt: Option<MqttConfig>,
+    /// `[http]`: the dashboard and API (absent: none).
+    pub http: Option<HttpConfig>,
 }
 
 impl Config {
@@ -119,18 +124,16 @@ impl Config {
             };
             src.at(span, message)
         })?;
-        if raw.http.is_some() {
-            tracing::warn!(
-                section = "[http]",
-                "section not supported yet by this version: ignored"
-            );
-        }
         let gateway = gateway::parse(raw.gateway.as_ref(), &src)?;
         let mut ports = port::parse(&raw.ports, &src)?;
         let devices = device::parse(&raw.devices, &mut ports, &src)?;
         let bridges = bridge::parse(&raw.bridges, &devices, &src)?;
         let mqtt = match &raw.mqtt {
             Some(m) => Some(mqtt::parse(m, &gateway, &devices, &src)?),
+            None => None,
+        };
+        let http = match &raw.http {
+            Some(h) => Some(http::parse(h, &src)?),
             None => None,
         };
         Ok(Config {
@@ -140,6 +143,7 @@ impl Config {
             devices,
             bridges,
             mqtt,
+            http,
         })
     }
 

@@ -17,7 +17,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::MqttConfig;
+use crate::core::bus::{Bus, CommandRecord, Event};
 use crate::core::router::Router;
+use crate::setting::RateLimit;
 use crate::types::DriverKind;
 
 use super::topics::qos;
@@ -76,28 +78,6 @@ fn shown_topic(topic: &str) -> &str {
 /// Validate a setting exactly like `sungate set` does, before anything is sent.
 pub use crate::setting::validate;
 
-/// Token bucket: `burst` commands at once, then one per `interval`.
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    fn take(&mut self, cfg: &MqttConfig, now: Instant) -> bool {
-        let refill =
-            now.duration_since(self.last).as_secs_f64() / cfg.command_interval.as_secs_f64();
-        self.tokens = (self.tokens + refill).min(f64::from(cfg.command_burst));
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// `<prefix>/<device>/set/<setting>` -> (device, setting).
 fn parse_topic<'a>(prefix: &str, topic: &'a str) -> Option<(&'a str, &'a str)> {
     let rest = topic.strip_prefix(prefix)?.strip_prefix('/')?;
@@ -118,9 +98,10 @@ pub async fn run(
     router: Arc<Router>,
     client: AsyncClient,
     mut rx: mpsc::Receiver<Received>,
+    bus: Bus,
 ) {
     // One bucket per configured device only, so a flood of made-up names cannot grow this.
-    let mut buckets: HashMap<String, Bucket> = HashMap::new();
+    let mut buckets: HashMap<String, RateLimit> = HashMap::new();
     while let Some(p) = rx.recv().await {
         let Some((device, setting)) = parse_topic(&cfg.prefix, &p.topic) else {
             tracing::debug!(
@@ -143,10 +124,9 @@ pub async fn run(
             Payload::TooLong(_) => String::new(),
         };
         let now = Instant::now();
-        let bucket = buckets.entry(device.to_owned()).or_insert(Bucket {
-            tokens: f64::from(cfg.command_burst),
-            last: now,
-        });
+        let bucket = buckets
+            .entry(device.to_owned())
+            .or_insert_with(|| RateLimit::new(cfg.command_burst, cfg.command_interval, now));
         let verdict = screen(&cfg, bucket, now, &p, driver, device, setting);
         let result = match verdict {
             Err(reason) => Err(reason),
@@ -173,6 +153,19 @@ pub async fn run(
                 json!({"setting": setting, "value": shown, "ok": false, "reason": reason})
             }
         };
+        bus.publish(Event::Command(Arc::new(CommandRecord {
+            device: device.to_owned(),
+            setting: shown_topic(setting).to_owned(),
+            value: shown.clone(),
+            origin: "mqtt",
+            who: shown_topic(&p.topic).to_owned(),
+            ok: result.is_ok(),
+            detail: match &result {
+                Ok(detail) => detail.clone(),
+                Err(reason) => reason.clone(),
+            },
+            at: std::time::SystemTime::now(),
+        })));
         let topic = format!("{}/{device}/result", cfg.prefix);
         let payload = serde_json::to_vec(&answer).unwrap_or_default();
         if let Err(e) = client.try_publish(topic.as_str(), qos(cfg.qos), false, payload) {
@@ -196,7 +189,7 @@ enum Payload<'a> {
 /// Everything a received message goes through before it may reach the device, in order.
 fn screen<'v>(
     cfg: &MqttConfig,
-    bucket: &mut Bucket,
+    bucket: &mut RateLimit,
     now: Instant,
     received: &'v Received,
     driver: DriverKind,
@@ -207,11 +200,8 @@ fn screen<'v>(
     if received.retained {
         return Err(RETAINED_REFUSAL.to_owned());
     }
-    if !bucket.take(cfg, now) {
-        return Err(format!(
-            "rate limited: at most {} commands at once, then one every {:?}",
-            cfg.command_burst, cfg.command_interval
-        ));
+    if !bucket.take(now) {
+        return Err(bucket.describe());
     }
     check(cfg, driver, device, setting, received.value())
 }
@@ -333,10 +323,7 @@ mod tests {
     fn a_retained_command_is_refused_and_costs_no_token() {
         let cfg = config(true);
         let t0 = Instant::now();
-        let mut bucket = Bucket {
-            tokens: 1.0,
-            last: t0,
-        };
+        let mut bucket = RateLimit::new(1, cfg.command_interval, t0);
         let mut message = Publish::new(
             "sungate/inverter/set/output_source_priority",
             rumqttc::QoS::AtLeastOnce,
@@ -381,20 +368,6 @@ mod tests {
         ));
         assert_eq!(big.payload, Err(200 * 1024));
         assert!(!big.retained);
-    }
-
-    #[test]
-    fn the_bucket_allows_a_burst_then_one_per_interval() {
-        let cfg = config(true);
-        let t0 = Instant::now();
-        let mut b = Bucket {
-            tokens: f64::from(cfg.command_burst),
-            last: t0,
-        };
-        let taken = (0..20).filter(|_| b.take(&cfg, t0)).count();
-        assert_eq!(taken, cfg.command_burst as usize);
-        assert!(!b.take(&cfg, t0 + cfg.command_interval / 2));
-        assert!(b.take(&cfg, t0 + cfg.command_interval * 3 / 2));
     }
 
     #[test]

@@ -29,7 +29,8 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 
 use crate::config::MqttConfig;
-use crate::core::bus::Event;
+use crate::core::bus::{Bus, Event};
+use crate::core::health::{self, Health};
 use crate::core::router::Router;
 pub use device::MqttDevice;
 use publisher::{Action, Publisher};
@@ -86,7 +87,10 @@ pub async fn run(
     devices: Vec<MqttDevice>,
     router: Arc<Router>,
     bus: broadcast::Receiver<Event>,
+    audit: Bus,
+    health: Arc<Health>,
 ) {
+    health::set_flag(&health.mqtt.configured, true);
     let cfg = Arc::new(cfg);
     // Room for a full discovery round of every device plus states; publishing never waits for
     // room (try_publish) so a stuck broker connection cannot block the publisher.
@@ -103,7 +107,13 @@ pub async fn run(
     let (cmd_tx, cmd_rx) = mpsc::channel(32);
     // Dropped (and so aborted) with this task.
     let mut tasks = JoinSet::new();
-    tasks.spawn(event_loop(cfg.clone(), eventloop, link_tx, cmd_tx));
+    tasks.spawn(event_loop(
+        cfg.clone(),
+        eventloop,
+        link_tx,
+        cmd_tx,
+        health.clone(),
+    ));
     tasks.spawn(commands::run(
         cfg.clone(),
         devices
@@ -113,9 +123,10 @@ pub async fn run(
         router,
         client.clone(),
         cmd_rx,
+        audit,
     ));
     let publisher = Publisher::new(cfg.clone(), devices);
-    publish_loop(publisher, &client, qos(cfg.qos), bus, link_rx).await;
+    publish_loop(publisher, &client, qos(cfg.qos), bus, link_rx, &health).await;
 }
 
 /// Follow the bus and the connection; hand the publisher's actions to the client.
@@ -125,6 +136,7 @@ async fn publish_loop(
     qos: QoS,
     mut bus: broadcast::Receiver<Event>,
     mut link: mpsc::Receiver<Link>,
+    health: &Health,
 ) {
     loop {
         let actions = tokio::select! {
@@ -154,8 +166,12 @@ async fn publish_loop(
                     payload,
                 } => {
                     // Never awaited: a stuck connection must not block the publisher.
-                    if let Err(e) = client.try_publish(topic.as_str(), qos, retain, payload) {
-                        tracing::warn!(%topic, error = %e, "MQTT publish dropped");
+                    match client.try_publish(topic.as_str(), qos, retain, payload) {
+                        Ok(()) => health::add(&health.mqtt.published, 1),
+                        Err(e) => {
+                            health::add(&health.mqtt.dropped, 1);
+                            tracing::warn!(%topic, error = %e, "MQTT publish dropped");
+                        }
                     }
                 }
                 Action::Subscribe { topic } => {
@@ -173,6 +189,7 @@ async fn event_loop(
     mut eventloop: rumqttc::EventLoop,
     link: mpsc::Sender<Link>,
     commands: mpsc::Sender<commands::Received>,
+    health: Arc<Health>,
 ) {
     let status_topic = format!("{}/status", cfg.discovery_prefix);
     let (backoff_min, backoff_max) = cfg.reconnect;
@@ -186,6 +203,8 @@ async fn event_loop(
             Ok(rumqttc::Event::Incoming(Packet::ConnAck(ack))) => {
                 tracing::info!(host = %cfg.host, port = cfg.port, session = ack.session_present, "MQTT connected");
                 connected = true;
+                health::set_flag(&health.mqtt.connected, true);
+                health::add(&health.mqtt.connects, 1);
                 backoff = backoff_min;
                 let _ = link.send(Link::Connected).await;
             }
@@ -213,6 +232,7 @@ async fn event_loop(
             Ok(_) => {}
             Err(e) => {
                 report_connection_error(&cfg, &e, connected, backoff);
+                health::set_flag(&health.mqtt.connected, false);
                 if connected {
                     connected = false;
                     let _ = link.send(Link::Disconnected).await;
