@@ -419,7 +419,7 @@ class Test:
             ("device", "/device/inverter", "return document.querySelectorAll('#fields tr[data-field]').length>3;"),
             ("history", "/history?device=inverter&range=24h", "var c=document.querySelector('#charts'),e=document.querySelector('#energy');return !!(c&&e&&(c.querySelector('svg')||c.querySelector('.empty:not(:empty)'))&&!/Loading/.test(c.textContent)&&e.textContent.length>0);"),
             ("settings", "/settings?device=inverter", "return !!document.querySelector('.setting .apply')||!!document.querySelector('#settings .empty:not(:empty)')&&!/Loading/.test(document.querySelector('#settings').textContent);"),
-            ("events", "/events", "return !!document.querySelector('#events li.ev')||/No events/.test(document.querySelector('#events').textContent);"),
+            ("events", "/events", "return !!document.querySelector('#events li.ev')||/No events|unavailable/.test(document.querySelector('#events').textContent);"),
         ]
         for label, w, h in SIZES:
             self.d.viewport(w, h)

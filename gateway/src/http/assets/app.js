@@ -60,7 +60,10 @@ const now = () => Date.now() + S.off;
 const view = () => $('#view');
 
 async function api(path, opts) {
-  const r = await fetch(path, opts);
+  const ctl = window.AbortController ? new AbortController() : null;
+  const timer = ctl && setTimeout(() => ctl.abort(), opts && opts.method === 'POST' ? 60000 : 15000); // a write waits for the device's read-back
+  let r;
+  try { r = await fetch(path, Object.assign({ signal: ctl && ctl.signal }, opts)); } finally { if (timer) clearTimeout(timer); }
   let body = null;
   const text = await r.text();
   try { body = text ? JSON.parse(text) : null; } catch (e) { body = { reason: text }; }
@@ -188,9 +191,16 @@ function showConn() {
   else { c.className = 'conn poll'; c.textContent = 'polling'; }
 }
 
+// One stream per page; closed when the page is hidden or left. Browsers allow only six
+// HTTP/1.1 connections per host, and a stream kept open by a hidden tab or a page in the
+// back/forward cache would starve the API requests of the visible one.
+let ES = null;
+function stopStream() {
+  if (ES) { ES.close(); ES = null; S.sse = false; }
+}
 function startStream() {
-  if (!window.EventSource) return;
-  const es = new EventSource('api/stream');
+  if (!window.EventSource || ES) return;
+  const es = (ES = new EventSource('api/stream'));
   es.onopen = () => { S.sse = true; showConn(); };
   es.onerror = () => { S.sse = false; showConn(); }; // EventSource reconnects by itself
   es.addEventListener('snapshot', (e) => {
@@ -795,7 +805,9 @@ async function moreEvents(dev, before) {
     if (!S.events.length) list.innerHTML = '<li class="muted empty-note">No events recorded yet.</li>';
     $('#ev-more').disabled = evs.length < 100;
   } catch (e) {
-    list.innerHTML = '<li class="muted">Events unavailable: ' + esc(e.message) + '</li>';
+    // Without a history store there is no stored log, but the live events still arrive.
+    if (!before) list.innerHTML = '<li class="muted empty-note">Stored events unavailable: ' + esc(e.message) + '. New events appear here as they happen.</li>';
+    $('#ev-more').disabled = true;
   }
 }
 
@@ -814,6 +826,12 @@ function addEvent(ev) {
 /* ---------- start ---------- */
 
 window.addEventListener('hashchange', render);
+window.addEventListener('pagehide', stopStream);
+window.addEventListener('pageshow', (e) => { if (e.persisted) { startStream(); loadDevices().then(update); } });
+document.addEventListener('visibilitychange', () => {
+  if (document.hidden) stopStream();
+  else { startStream(); loadDevices().then(update); }
+});
 (async function start() {
   startStream();
   await Promise.all([loadDevices(), loadBridges()]);
