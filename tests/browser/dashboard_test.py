@@ -230,6 +230,7 @@ class Test:
         self.sim = a.sim.rstrip("/")
         self.results = []
         self.shots = []
+        self.before = None
 
     def ok(self, name, detail):
         self.results.append({"check": name, "ok": True, "detail": detail})
@@ -409,8 +410,30 @@ class Test:
         if code is None or code >= len(PRIORITIES) or PRIORITIES[code] != target:
             raise Failure(f"the simulated inverter's output_priority is {code!r}, expected {target} ({PRIORITIES.index(target)})")
         shown = self.d.text(row + " .current")
+        self.before = before
         self.ok("settings change + read-back", f"{before} -> {target}; page shows {res['text']!r} and current {shown!r}; "
                 f"gateway API {now_api[3:]}; simulator output_priority={code}")
+
+    # 3b ------------------------------------------------------------------------------------
+    def events_live(self, value):
+        """The event log shows a command as it happens (SSE `log`), newest first. The command
+        puts output_source_priority back to what it was before the settings check."""
+        self.d.viewport(1280, 900)
+        self.page("/events")
+        wait_until("the events page", lambda: self.d.js(
+            "var l=document.querySelector('#events');return !!l&&!/Loading/.test(l.textContent);"), 20)
+        time.sleep(1.0)  # the page's stream is open (it opens before the first render)
+        code, raw = http("POST", f"{self.base}api/devices/inverter/settings/output_source_priority", {"value": value},
+                         {"Authorization": f"Bearer {self.a.token}"}, timeout=60)
+        if code != 200:
+            raise Failure(f"putting output_source_priority back to {value} through the API failed: {code} {raw[:300]!r}")
+        first = wait_until("the command to appear on the events page", lambda: (lambda t: {"t": t} if t and "output_source_priority" in t and value in t else f"first event {t!r}")(
+            self.d.text("#events li.ev[data-kind=command]")), 15, 0.3)["t"]
+        top = self.d.text("#events li.ev")
+        if top != first:
+            raise Failure(f"the newest command is not at the top of the event log: top {top!r}")
+        self.no_script_errors("events")
+        self.ok("event log live", f"command shown at the top as it happened: {first!r}")
 
     # 4 -------------------------------------------------------------------------------------
     def screenshots(self):
@@ -505,6 +528,8 @@ def main():
         t.overview_values()
         t.offline()
         t.settings()
+        if t.before is not None:
+            t.events_live(t.before)
         t.screenshots()
         t.page_weight()
     except (Failure, RuntimeError, urllib.error.URLError, OSError, ValueError, KeyError) as e:

@@ -220,6 +220,9 @@ function startStream() {
     dev.online = d.online;
     dev.reason = d.reason || null;
     update();
+    // The stream's log events are the audit log; availability changes are shown on the
+    // events page as they happen too (the stored log has them after a reload).
+    addEvent({ at_ms: now(), device: d.device, kind: d.online ? 'online' : 'offline', message: d.device + (d.online ? ' is online' : ' went offline'), detail: { reason: d.reason } });
   });
   es.addEventListener('log', (e) => {
     const ev = parse(e.data);
@@ -398,7 +401,7 @@ function updateOverview() {
   let iv = '<h2>Inverter' + (inv ? '<span class="src">' + esc(inv) + '</span>' : '') + '</h2>';
   if (inv) {
     iv += '<div class="metrics">' + metric('inverter-mode', 'Mode', mode, '') + metric('load-power', 'Load', load, 'W') +
-      metric('load-percent', 'Load', get(inv, 'ac_output_load'), '%') + metric('output-voltage', 'Output', get(inv, 'ac_output_voltage'), 'V') +
+      metric('load-percent', 'Load level', get(inv, 'ac_output_load'), '%') + metric('output-voltage', 'Output', get(inv, 'ac_output_voltage'), 'V') +
       metric('grid-voltage', 'Grid', gridV, 'V') + metric('grid-frequency', 'Grid frequency', get(inv, 'ac_input_frequency') || get(inv, 'grid_frequency'), 'Hz') + '</div>';
   } else iv += '<p class="muted">No inverter configured.</p>';
   put($('#inverter-card'), iv);
@@ -465,12 +468,12 @@ function flowSvg(o) {
   const pvW = num(o.pv);
   const loadW = num(o.load);
   const N = { pv: [80, 70], grid: [400, 70], hub: [240, 170], bat: [80, 270], load: [400, 270] };
-  const R = 46;
+  const R = 54;
   // A leg from node a to node b, trimmed to the circles; `on` animates it, `rev` flows b -> a.
   const leg = (a, b, cls, on, rev, id, text, stale) => {
     const [x1, y1] = N[a], [x2, y2] = N[b];
     const dx = x2 - x1, dy = y2 - y1, l = Math.hypot(dx, dy);
-    const r1 = a === 'hub' ? 42 : R, r2 = b === 'hub' ? 42 : R;
+    const r1 = a === 'hub' ? 48 : R, r2 = b === 'hub' ? 48 : R;
     const p = [x1 + dx / l * r1, y1 + dy / l * r1, x2 - dx / l * r2, y2 - dy / l * r2].map((v) => v.toFixed(1));
     // The label sits beside the middle of the leg (on its upper side), not on the line.
     const nx = dy / l, ny = -dx / l, s = ny > 0 ? -1 : 1;
@@ -480,7 +483,7 @@ function flowSvg(o) {
   };
   const node = (k, cls, title, value, sub, stale) => {
     const [x, y] = N[k];
-    const r = k === 'hub' ? 42 : R;
+    const r = k === 'hub' ? 48 : R;
     return '<g class="node' + (stale ? ' stale' : '') + '"><circle class="' + cls + '" cx="' + x + '" cy="' + y + '" r="' + r + '"/>' +
       '<text class="nl" x="' + x + '" y="' + (y - 10) + '">' + esc(title) + '</text><text class="nv" x="' + x + '" y="' + (y + 12) + '">' + esc(value) + '</text>' +
       (sub ? '<text class="ns" x="' + x + '" y="' + (y + 28) + '">' + esc(sub) + '</text>' : '') + '</g>';
@@ -495,7 +498,7 @@ function flowSvg(o) {
   h += leg('hub', 'load', 'lod', loadW > 5, false, 'flow-load', w(o.load), st(o.load));
   h += node('pv', 'pv', 'Solar', pvW === null ? '—' : w(pvW), '', st(o.pv));
   h += node('grid', 'grd', 'Grid', o.gridV ? fmtNum(num(o.gridV)) + ' V' : '—', o.onGrid ? 'in use' : o.gridV ? 'standby' : '', st(o.gridV));
-  h += node('hub', 'inv', 'Inverter', o.mode ? String(o.mode.v).slice(0, 9) : '—', '', st(o.mode));
+  h += node('hub', 'inv', 'Inverter', o.mode ? String(o.mode.v).slice(0, 8) : '—', '', st(o.mode));
   h += node('bat', 'bat', 'Battery', soc === null ? '—' : fmtNum(soc) + ' %', (batV === null ? '' : fmtNum(batV) + ' V ') + (dir === 'idle' ? '' : dir === 'charging' ? '▲' : '▼'), o.bat ? st(o.bat.v) : true);
   h += node('load', 'lod', 'Load', w(o.load), '', st(o.load));
   h += '</svg><div class="flow-note">' + (dir === 'charging' ? 'Battery charging' : dir === 'discharging' ? 'Battery discharging' : 'Battery idle') +
@@ -560,7 +563,7 @@ async function renderHistory() {
   const range = RANGES[q.range] ? q.range : '24h';
   view().innerHTML = '<h1>History</h1><section class="card"><div class="row"><select id="hist-device" aria-label="Device">' + deviceOptions(dev, (n) => kindOf(n) !== 'bridge') + '</select>' +
     '<div class="seg" id="hist-range">' + Object.keys(RANGES).map((r) => '<button data-range="' + r + '" class="' + (r === range ? 'active' : '') + '">' + r + '</button>').join('') + '</div>' +
-    '<a id="csv-link" class="small" download>Download CSV</a></div><div class="fields" id="hist-fields"><span class="muted small">Loading fields…</span></div><div id="charts"></div></section>' +
+    '<a id="csv-link" class="small" download>Download CSV</a></div><details class="pick"><summary>Fields: <span id="hist-chosen">…</span></summary><div class="fields" id="hist-fields"><span class="muted small">Loading fields…</span></div></details><div id="charts"></div></section>' +
     '<section class="card" style="margin-top:.9rem"><h2>Energy per day <span class="src" id="energy-field"></span></h2><div id="energy"></div></section>';
   if (!dev) { $('#charts').innerHTML = '<div class="empty">No devices.</div>'; return; }
   $('#hist-device').onchange = (e) => { setQuery({ device: e.target.value, range }); renderHistory(); };
@@ -577,9 +580,11 @@ async function renderHistory() {
     c.onchange = () => {
       const f = [...document.querySelectorAll('#hist-fields input:checked')].map((i) => i.value);
       setQuery({ device: dev, range, fields: f.join(',') });
+      $('#hist-chosen').textContent = f.map(label).join(', ') || 'none';
       drawHistory(dev, f, range);
     };
   }
+  $('#hist-chosen').textContent = chosen.map(label).join(', ') || 'none';
   drawHistory(dev, chosen, range);
   drawEnergy(dev);
 }
@@ -596,7 +601,7 @@ async function drawHistory(dev, fields, range) {
     box.innerHTML = (r.series || []).map((s) => '<div class="chart-title">' + esc(label(s.field)) + (s.unit ? ' <span class="muted">(' + esc(s.unit) + ')</span>' : '') + '</div>' +
       '<div class="chart" data-field="' + esc(s.field) + '">' + lineChart(s.points || [], from, to, (r.step_s || 60) * 1000, s.unit, box.clientWidth) + '</div>').join('') || '<div class="empty">No data.</div>';
   } catch (e) {
-    box.innerHTML = '<div class="empty">History unavailable: ' + esc(e.message) + (e.status === 404 ? ' (is [history] configured?)' : '') + '</div>';
+    box.innerHTML = '<div class="empty">History unavailable: ' + esc(e.message) + '</div>';
   }
 }
 
@@ -726,7 +731,9 @@ async function renderSettings() {
     let allowed, input;
     if (s.kind === 'choice') {
       allowed = (s.choices || []).join(' · ');
-      input = '<select class="input" aria-label="' + esc(s.name) + '">' + (s.choices || []).map((c) => '<option value="' + esc(c) + '"' + (c === s.current ? ' selected' : '') + '>' + esc(c) + '</option>').join('') + '</select>';
+      const known = (s.choices || []).includes(s.current);
+      // With the current value unknown, nothing is preselected: Apply must not write the first choice by accident.
+      input = '<select class="input" aria-label="' + esc(s.name) + '">' + (known ? '' : '<option value="" selected disabled>choose…</option>') + (s.choices || []).map((c) => '<option value="' + esc(c) + '"' + (c === s.current ? ' selected' : '') + '>' + esc(c) + '</option>').join('') + '</select>';
     } else {
       allowed = [s.min !== null && s.min !== undefined ? 'min ' + fmtNum(s.min) : '', s.max !== null && s.max !== undefined ? 'max ' + fmtNum(s.max) : '', s.step ? 'step ' + fmtNum(s.step) : ''].filter(Boolean).join(' · ') + (s.unit ? ' ' + s.unit : '');
       const attr = (k, v) => (v === null || v === undefined ? '' : ' ' + k + '="' + esc(v) + '"');
@@ -748,6 +755,7 @@ async function applySetting(dev, row, btn) {
   const raw = $('.input', row).value;
   const value = row.dataset.kind === 'number' ? Number(raw) : raw;
   if (row.dataset.kind === 'number' && (raw === '' || !isFinite(value))) { res.className = 'result err'; res.textContent = 'Enter a number.'; return; }
+  if (raw === '') { res.className = 'result err'; res.textContent = 'Choose a value.'; return; }
   const token = $('#token').value.trim();
   const headers = { 'Content-Type': 'application/json' };
   if (token) headers.Authorization = 'Bearer ' + token;
@@ -775,7 +783,8 @@ function eventHtml(ev, fresh) {
   const failed = ev.kind === 'command' && d.ok === false;
   let extra = '';
   if (ev.kind === 'command') {
-    extra = 'by ' + (d.origin || '?') + (d.who ? ' (' + d.who + ')' : '') + ' · ' + (d.setting || '') + ' = ' + fmtVal(d.value) + ' · ' + (d.ok ? 'ok' : 'refused') + (d.detail ? ': ' + d.detail : '');
+    const res = d.detail || d.result;
+    extra = 'by ' + (d.origin || '?') + (d.who ? ' (' + d.who + ')' : '') + ' · ' + (d.setting || '') + ' = ' + fmtVal(d.value) + ' · ' + (d.ok ? 'ok' : 'refused') + (res ? ': ' + res : '');
   } else if (ev.kind === 'offline' && d.reason) extra = d.reason;
   const today = new Date(ev.at_ms).toDateString() === new Date().toDateString();
   return '<li class="ev kind-' + esc(ev.kind) + (failed ? ' failed' : '') + (fresh ? ' fresh' : '') + '" data-kind="' + esc(ev.kind) + '" data-device="' + esc(ev.device) + '">' +
