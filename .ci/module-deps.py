@@ -22,7 +22,8 @@ LAYERS = [
     {"setting", "decode", "scan"},
     {"config"},
     {"core"},
-    {"bridge", "mqtt"},
+    {"bridge", "mqtt", "history"},
+    {"http"},
     {"app"},
 ]
 BINARY = {"main", "cli"}

@@ -3,7 +3,10 @@
 #
 #  1. `sungate run` polling the simulated inverter (QPIGS, QMOD, QPIWS), BMV and MPPT at 1 Hz for
 #     DURATION seconds (default 60): CPU time and peak RSS of the gateway process; then the same
-#     publishing to a local mosquitto when it is installed.
+#     publishing to a local mosquitto when it is installed; then with MQTT, the dashboard/API
+#     (one client following the live stream and reading /api/devices every 2 s, as an open
+#     dashboard does) and the history store, and the weight of the dashboard's overview page
+#     and the history database's size per device-day at 1 Hz.
 #  2. One-shot `sungate query QPIGS` against the simulated inverter, RUNS times (default 21):
 #     median CPU time (user + sys) and median peak RSS; the same for mpp-solar when it is
 #     installed (pip install mppsolar; set MPP_SOLAR=/path/to/mpp-solar) or BENCH_INSTALL_MPP=1
@@ -86,6 +89,40 @@ if [ -n "$mosquitto_bin" ]; then
     sleep 0.5
     { cat "$work/bench.toml"; printf '[mqtt]\nhost = "127.0.0.1"\nport = %s\n' "$mport"; } > "$work/bench-mqtt.toml"
     run_gateway " with MQTT" "$work/bench-mqtt.toml"
+    hport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    { cat "$work/bench-mqtt.toml"; printf '[http]\nbind = "127.0.0.1:%s"\n[history]\npath = "%s"\n' "$hport" "$work/history.db"; } > "$work/bench-all.toml"
+    # An open dashboard: the live stream, and the device list every 2 s.
+    python3 - "$hport" "$duration" > "$work/client.log" 2>&1 <<'PY' &
+import sys, time, urllib.request, threading
+port, duration = int(sys.argv[1]), float(sys.argv[2])
+base = f"http://127.0.0.1:{port}"
+for _ in range(100):
+    try:
+        urllib.request.urlopen(base + "/api/devices", timeout=1).read(); break
+    except Exception:
+        time.sleep(0.1)
+def stream():
+    try:
+        with urllib.request.urlopen(base + "/api/stream", timeout=duration + 5) as r:
+            while r.readline(): pass
+    except Exception:
+        pass
+threading.Thread(target=stream, daemon=True).start()
+end = time.time() + duration
+n = 0
+while time.time() < end:
+    try:
+        urllib.request.urlopen(base + "/api/devices", timeout=2).read(); n += 1
+    except Exception:
+        pass
+    time.sleep(2)
+print(f"{n} reads of /api/devices")
+PY
+    client=$!
+    run_gateway " with MQTT + HTTP + history" "$work/bench-all.toml"
+    kill "$client" 2>/dev/null || true
+    db_bytes=$(( $(stat -c %s "$work/history.db" 2>/dev/null || echo 0) + $(stat -c %s "$work/history.db-wal" 2>/dev/null || echo 0) ))
+    python3 -c "import sys; b, d = int(sys.argv[1]), float(sys.argv[2]); print(f'history database after {d:.0f} s of 3 devices at 1 Hz: {b / 1024:.0f} KiB -> {b * 86400 / d / 3 / 2**20:.1f} MiB per device-day (includes the fixed pages of an empty database)')" "$db_bytes" "$duration"
     kill "$broker" 2>/dev/null || true
 else
     echo "mosquitto not installed: no figure with MQTT (apt-get install mosquitto)"
@@ -138,3 +175,31 @@ PY
 else
     echo "mpp-solar not installed: no comparison (BENCH_INSTALL_MPP=1 installs it in a temporary venv)"
 fi
+
+# The dashboard's overview page as a browser loads it: the page, its script, style, manifest
+# and icon (all embedded in the binary; nothing else is fetched).
+"$bin/sungate-sim" --pty-dir "$work/pty2" --seed 1 2>/dev/null &
+sim2=$!
+for _ in $(seq 100); do [ -e "$work/pty2/mppt" ] && break; sleep 0.05; done
+wport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed "s#$work/pty/#$work/pty2/#" "$work/bench.toml" > "$work/bench-web.toml"
+printf '[http]\nbind = "127.0.0.1:%s"\n' "$wport" >> "$work/bench-web.toml"
+"$bin/sungate" run -c "$work/bench-web.toml" > /dev/null 2>&1 &
+gw=$!
+python3 - "$wport" <<'PY'
+import sys, time, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}"
+for _ in range(100):
+    try:
+        urllib.request.urlopen(base + "/", timeout=1).read(); break
+    except Exception:
+        time.sleep(0.1)
+total = 0
+parts = []
+for path in ["/", "/app.js", "/style.css", "/manifest.webmanifest", "/icon.svg", "/api/devices", "/api/bridges"]:
+    n = len(urllib.request.urlopen(base + path, timeout=5).read())
+    parts.append(f"{path} {n}")
+    total += n
+print(f"dashboard overview page weight: {total} bytes uncompressed (target < 150 KB): " + ", ".join(parts))
+PY
+kill "$gw" "$sim2" 2>/dev/null || true; gw=

@@ -51,7 +51,13 @@ pub struct Gateway {
     tasks: JoinSet<()>,
     /// What the dashboard needs, when `[http]` is configured: served by [`Gateway::serve_http`].
     http: Option<Arc<crate::http::Context>>,
+    /// Tasks that must finish their work when the gateway stops (told by `stop`).
+    flushing: JoinSet<()>,
+    stop: tokio::sync::watch::Sender<bool>,
 }
+
+/// How long a stopping gateway waits for its last history batch.
+pub const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Gateway {
     /// Start with the transports from the config.
@@ -69,6 +75,8 @@ impl Gateway {
         let mqtt_rx = config.mqtt.as_ref().map(|_| bus.subscribe());
         let mut groups: HashMap<String, LockGroup> = HashMap::new();
         let mut tasks = JoinSet::new();
+        let flushing = JoinSet::new();
+        let (stop, _) = tokio::sync::watch::channel(false);
         let mut router = Router::new();
         for port in &config.ports {
             let devices: Vec<_> = config.devices_on(&port.name).collect();
@@ -162,6 +170,8 @@ impl Gateway {
             router,
             tasks,
             http,
+            flushing,
+            stop,
         }
     }
 
@@ -182,8 +192,18 @@ impl Gateway {
         }
     }
 
-    /// Stop every task.
+    /// Stop: the tasks that keep data (the history writer's last batch) finish their work
+    /// first, for at most [`FLUSH_LIMIT`]; then every task is stopped.
     pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        let flushed = tokio::time::timeout(FLUSH_LIMIT, async {
+            while self.flushing.join_next().await.is_some() {}
+        })
+        .await;
+        if flushed.is_err() {
+            tracing::warn!(limit = ?FLUSH_LIMIT, "stopping without the last history batch: it took too long");
+        }
+        self.flushing.shutdown().await;
         self.tasks.shutdown().await;
     }
 }

@@ -102,6 +102,9 @@ enum Command {
         /// Allow --control on a non-loopback address (the API has no authentication).
         #[arg(long)]
         allow_remote_control: bool,
+        /// Address of the dashboard (a free port is used when this one is taken).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
     },
     /// Decode protocol bytes offline (no device needed).
     #[command(subcommand)]
@@ -227,11 +230,13 @@ fn run(cli: Cli) -> Result<()> {
             seconds,
             control,
             allow_remote_control,
+            http,
         } => runtime()?.block_on(cli::run::demo(
             &pty_dir,
             seconds,
             control,
             allow_remote_control,
+            http,
         )),
     }
 }

@@ -26,6 +26,11 @@ fn clock(at: SystemTime) -> String {
     )
 }
 
+/// A field that holds a moment in unix seconds (the bridge's `<target>_<value>_sent_at`).
+fn is_moment(field: &sungate_drivers::Field) -> bool {
+    field.name.ends_with("_at") && field.unit == Some("s")
+}
+
 /// One compact line per event, for a console with no other sink.
 pub fn compact_line(event: &Event) -> String {
     match event {
@@ -51,13 +56,19 @@ pub fn compact_line(event: &Event) -> String {
                 .take(8)
             {
                 let _ = match &field.value {
-                    Value::Float(v) => write!(line, " {}={v}", field.name),
-                    Value::Int(v) => write!(line, " {}={v}", field.name),
+                    // A moment (`*_at`, unix seconds) is shown as a time of day.
+                    Value::Int(v) if is_moment(field) => {
+                        let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(*v).unwrap_or(0));
+                        write!(line, " {}={}", field.name, clock(at))
+                    }
+                    Value::Float(v) => {
+                        write!(line, " {}={v}{}", field.name, field.unit.unwrap_or(""))
+                    }
+                    Value::Int(v) => {
+                        write!(line, " {}={v}{}", field.name, field.unit.unwrap_or(""))
+                    }
                     _ => Ok(()),
                 };
-                if let Some(unit) = field.unit {
-                    line.push_str(unit);
-                }
             }
             line
         }
@@ -189,18 +200,44 @@ pub fn bridge_config(bmv: &str, mppts: &[String], refresh: f64) -> Result<Config
     Ok(Config::parse(&text, "sungate bridge")?)
 }
 
-/// `sungate demo`: the simulator (inverter, BMV, MPPT) in-process on PTYs, and the gateway
-/// polling it with config/demo.toml.
+/// A listener on `addr`, or, when that port is taken, on a free port of the same address (the
+/// demo must start even when something else uses its default ports).
+#[cfg(feature = "demo")]
+fn listen_or_free(addr: std::net::SocketAddr, what: &str) -> Result<std::net::TcpListener> {
+    match std::net::TcpListener::bind(addr) {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            let l = std::net::TcpListener::bind((addr.ip(), 0))
+                .with_context(|| format!("cannot listen on {} for the {what}", addr.ip()))?;
+            eprintln!(
+                "sungate demo: {addr} is taken; the {what} uses {} instead",
+                l.local_addr().map(|a| a.to_string()).unwrap_or_default()
+            );
+            Ok(l)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot listen on {addr} for the {what}")),
+    }
+}
+
+/// `sungate demo`: the simulator (inverter, BMV, MPPT) in-process on PTYs, the gateway polling
+/// it with config/demo.toml, and the dashboard.
 #[cfg(feature = "demo")]
 pub async fn demo(
     pty_dir: &Path,
     seconds: Option<u64>,
     control: std::net::SocketAddr,
     allow_remote_control: bool,
+    http: std::net::SocketAddr,
 ) -> Result<()> {
+    use sungate::config::HttpConfig;
     use sungate_sim::config::SimConfig;
     use sungate_sim::sim::{Simulator, StartOptions};
 
+    // The simulator binds its control API itself: find a free port first if the default is
+    // taken (it is released just before the simulator takes it).
+    let control = listen_or_free(control, "simulator control API")?
+        .local_addr()
+        .context("control API address")?;
     let options = StartOptions {
         pty_dir: pty_dir.to_path_buf(),
         control: Some(control),
@@ -213,13 +250,19 @@ pub async fn demo(
         .context("cannot start the simulator")?;
     let text = include_str!("../../../config/demo.toml")
         .replace("/tmp/sungate-demo", &pty_dir.display().to_string());
-    let config = Config::parse(&text, "config/demo.toml")?;
+    let mut config = Config::parse(&text, "config/demo.toml")?;
+    let listener = listen_or_free(http, "dashboard")?;
+    listener.set_nonblocking(true).context("dashboard socket")?;
+    let http_addr = listener.local_addr().context("dashboard address")?;
+    config.http = Some(HttpConfig::local(http_addr));
     eprintln!(
-        "sungate demo: simulated inverter, BMV and MPPT on {}; simulator control API on http://{}/devices; Ctrl-C stops",
+        "sungate demo: simulated inverter, BMV and MPPT on {}; simulator control API on http://{}/devices",
         pty_dir.display(),
         sim.control_addr.unwrap_or(control)
     );
-    let gateway = Gateway::start(&config);
+    eprintln!("sungate demo: dashboard on http://{http_addr}/ (Ctrl-C stops)");
+    let mut gateway = Gateway::start(&config);
+    gateway.serve_http(listener);
     print_events(&gateway, seconds.map(Duration::from_secs)).await?;
     gateway.shutdown().await;
     sim.shutdown().await;

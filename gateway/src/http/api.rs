@@ -13,8 +13,8 @@ use serde_json::{Map, Value as JsonValue, json};
 use sungate_drivers::{Reading, Value};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::context::{ApiError, Context, DeviceEntry, not_found};
 use super::live::{DeviceState, stale_after, unix_ms};
-use super::{ApiError, Context, DeviceEntry, not_found};
 use crate::core::bus::Event;
 
 /// A reading's value as JSON (a float that is not finite never leaves the gateway as a number).

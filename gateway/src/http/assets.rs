@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use super::Context;
+use super::context::Context;
 
 /// (path, content type, body)
 pub const FILES: &[(&str, &str, &str)] = &[

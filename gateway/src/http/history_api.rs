@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
 
+use super::context::{ApiError, Context, not_found};
 use super::live::unix_ms;
-use super::{ApiError, Context, not_found};
 use crate::history::{HistoryReader, Series};
 use crate::types::DriverKind;
 

@@ -12,7 +12,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use sungate_drivers::Value;
 
-use super::Context;
+use super::context::Context;
 use crate::core::health::{flag, get};
 
 /// A label value with `\`, `"` and newlines escaped.

@@ -21,7 +21,7 @@ use sungate_drivers::{Reading, Value};
 use tokio::time::Instant;
 
 use super::api::json_value;
-use super::{ApiError, Context, not_found};
+use super::context::{ApiError, Context, not_found};
 use crate::core::bus::{CommandRecord, Event};
 use crate::setting::{NotSettable, RateLimit, check_settable, validate};
 use crate::types::DriverKind;
