@@ -458,6 +458,23 @@ class Test:
                 path = os.path.join(self.a.out, f"{name}-{label}.png")
                 self.d.screenshot(path)
                 self.shots.append(path)
+        # The dark palette (prefers-color-scheme), once per width, on the overview.
+        self.d.cdp("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        try:
+            for label, w, h in SIZES:
+                self.d.viewport(w, h)
+                self.d.go("about:blank")
+                self.page("/")
+                wait_until(f"the dark overview at {w} px", lambda: self.d.js(pages[0][2]), 30)
+                time.sleep(0.8)
+                bg = self.d.js("return getComputedStyle(document.body).backgroundColor;")
+                if bg in ("rgb(241, 245, 249)", "rgb(255, 255, 255)"):
+                    raise Failure(f"prefers-color-scheme: dark left the light background ({bg})")
+                path = os.path.join(self.a.out, f"overview-{label}-dark.png")
+                self.d.screenshot(path)
+                self.shots.append(path)
+        finally:
+            self.d.cdp("Emulation.setEmulatedMedia", {"features": []})
         self.ok("screenshots", f"{len(self.shots)} PNGs in {self.a.out}")
 
     def page_weight(self):
