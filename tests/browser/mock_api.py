@@ -163,6 +163,8 @@ def history(name, q):
             avg = base * (0.4 + 0.6 * max(0, day)) if "power" in f else base + base * 0.01 * day
             spread = abs(base) * 0.04 * rnd.random()
             pts.append([t, round(avg - spread, 3), round(avg, 3), round(avg + spread, 3)])
+        if len(pts) > 10:
+            pts[5] = [pts[5][0], None, None, None]  # the API's null for a non-finite bucket
         series.append({"field": f, "unit": units.get(f), "points": pts})
     return {"device": name, "from_ms": frm, "to_ms": to, "step_s": step // 1000, "series": series}
 

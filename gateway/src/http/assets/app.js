@@ -630,6 +630,9 @@ function tlabel(t, days) {
 }
 
 function lineChart(points, from, to, stepMs, unit, width) {
+  // The API sends null for a bucket without a finite value: leave it out (it shows as a gap).
+  const n = (v) => typeof v === 'number' && isFinite(v);
+  points = points.filter((p) => n(p[2])).map((p) => [p[0], n(p[1]) ? p[1] : p[2], p[2], n(p[3]) ? p[3] : p[2]]);
   if (!points.length) return '<div class="empty">No data in this range.</div>';
   // Drawn at the container's pixel width so that the text is not scaled with the chart.
   const W = Math.max(280, Math.round(width || 720)), H = W < 500 ? 180 : 230, L = 52, Rm = 12, T = 10, B = 26;
@@ -695,7 +698,8 @@ function barChart(days, width) {
   days.forEach((d, i) => {
     const x = L + i * bw, y = Y(d.kwh || 0);
     h += '<rect class="barr" x="' + (x + bw * 0.15).toFixed(1) + '" y="' + y.toFixed(1) + '" width="' + (bw * 0.7).toFixed(1) + '" height="' + Math.max(0, H - B - y).toFixed(1) + '" rx="2"><title>' + esc(d.date + ': ' + fmtNum(d.kwh) + ' kWh') + '</title></rect>';
-    if ((days.length - 1 - i) % every === 0) h += '<text class="bl" x="' + (x + bw / 2).toFixed(1) + '" y="' + (H - 8) + '">' + esc(String(d.date).slice(5)) + '</text>';
+    const lastOne = i === days.length - 1; // anchored at its end so that it is not cut off
+    if ((days.length - 1 - i) % every === 0) h += '<text class="bl" x="' + (lastOne ? x + bw : x + bw / 2).toFixed(1) + '" y="' + (H - 8) + '"' + (lastOne ? ' style="text-anchor:end"' : '') + '>' + esc(String(d.date).slice(5)) + '</text>';
   });
   const total = days.reduce((a, d) => a + (d.kwh || 0), 0);
   return h + '</svg></div><p class="small muted">kWh per day (UTC) · ' + days.length + ' days · total <strong id="energy-total">' + esc(fmtNum(total)) + '</strong> kWh</p>';
