@@ -15,6 +15,7 @@ use serde_json::{Value as JsonValue, json};
 
 use super::context::{ApiError, Context, not_found};
 use super::live::unix_ms;
+use crate::history::time::rfc3339;
 use crate::history::{HistoryReader, Series};
 use crate::types::DriverKind;
 
@@ -32,17 +33,11 @@ pub struct HistoryQuery {
     range: Option<String>,
 }
 
-/// `6h`, `24h`, `7d`, `30d`, `90m` -> milliseconds.
+/// `6h`, `24h`, `7d`, `30d`, `90m` (the config's duration syntax) -> milliseconds.
 fn range_ms(range: &str) -> Option<i64> {
-    let (number, unit) = range.split_at(range.len().checked_sub(1)?);
-    let n: i64 = number.parse().ok().filter(|n| *n > 0)?;
-    let ms = match unit {
-        "m" => 60_000,
-        "h" => HOUR_MS,
-        "d" => 24 * HOUR_MS,
-        _ => return None,
-    };
-    n.checked_mul(ms)
+    crate::config::history::parse_duration(range)
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .filter(|ms| *ms >= 1000)
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -186,32 +181,6 @@ pub async fn history(
     })))
 }
 
-/// `2026-11-29T10:00:00Z` of unix milliseconds (UTC, whole seconds).
-pub fn iso_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    )
-}
-
-/// Days since 1970-01-01 -> (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 pub async fn history_csv(
     State(ctx): State<Arc<Context>>,
     Path(name): Path<String>,
@@ -224,7 +193,7 @@ pub async fn history_csv(
             let _ = writeln!(
                 out,
                 "{},{},{},{},{},{}",
-                iso_time(p.t_ms),
+                rfc3339(p.t_ms),
                 s.field,
                 s.unit.as_deref().unwrap_or(""),
                 p.min,
@@ -334,12 +303,5 @@ mod tests {
             "2.6 M points"
         );
         assert!(window(&q(None, Some(0.5)), 0).is_err());
-    }
-
-    #[test]
-    fn iso_times_are_utc() {
-        assert_eq!(iso_time(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso_time(1_796_000_000_000), "2026-11-29T02:53:20Z");
-        assert_eq!(iso_time(951_782_400_000), "2000-02-29T00:00:00Z");
     }
 }
