@@ -81,11 +81,11 @@ pub fn set_time_of_day(site: &mut SimConfig, at: SystemTime) {
     for d in &mut site.devices {
         match d.kind {
             DeviceKind::Inverter => {
-                d.inverter.get_or_insert_with(InverterConfig::default).start_time_of_day_h = hour
+                d.inverter
+                    .get_or_insert_with(InverterConfig::default)
+                    .start_time_of_day_h = hour
             }
-            DeviceKind::Mppt => {
-                d.mppt.get_or_insert_with(MpptConfig::default).time_of_day_h = hour
-            }
+            DeviceKind::Mppt => d.mppt.get_or_insert_with(MpptConfig::default).time_of_day_h = hour,
             DeviceKind::Bmv => {}
         }
     }
@@ -350,7 +350,10 @@ pub async fn backfill(
     }
     if let Some(live) = live {
         handoff(
-            &polled.iter().map(|p| p.link.device.clone()).collect::<Vec<_>>(),
+            &polled
+                .iter()
+                .map(|p| p.link.device.clone())
+                .collect::<Vec<_>>(),
             live,
         );
     }
