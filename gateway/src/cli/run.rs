@@ -266,7 +266,7 @@ pub async fn demo(
     config.history = Some(history.clone());
     let mut site = SimConfig::default();
     let now = SystemTime::now();
-    let day_ago = now - Duration::from_secs(86_400);
+    let day_ago = now.checked_sub(Duration::from_secs(86_400)).unwrap_or(now);
     let mut past = SimConfig::default();
     set_time_of_day(&mut past, day_ago);
     let filled = match remove_database(&history.path) {
