@@ -1,5 +1,7 @@
 //! The `sungate` subcommands other than `decode` (binary edge: errors are `anyhow`).
 
+#[cfg(feature = "demo")]
+pub mod backfill;
 pub mod export;
 pub mod oneshot;
 pub mod run;

@@ -219,8 +219,28 @@ fn listen_or_free(addr: std::net::SocketAddr, what: &str) -> Result<std::net::Tc
     }
 }
 
+/// Remove a SQLite database and its WAL files (absent ones are fine).
+#[cfg(feature = "demo")]
+fn remove_database(path: &Path) -> Result<()> {
+    let mut files = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    for file in files {
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", file.display())),
+        }
+    }
+    Ok(())
+}
+
 /// `sungate demo`: the simulator (inverter, BMV, MPPT) in-process on PTYs, the gateway polling
-/// it with config/demo.toml, and the dashboard.
+/// it with config/demo.toml, the dashboard, and a history store holding the last 24 hours
+/// (simulated quickly before the demo goes live) and then the live data.
 #[cfg(feature = "demo")]
 pub async fn demo(
     pty_dir: &Path,
@@ -229,9 +249,43 @@ pub async fn demo(
     allow_remote_control: bool,
     http: std::net::SocketAddr,
 ) -> Result<()> {
-    use sungate::config::HttpConfig;
+    use sungate::config::{HistoryConfig, HttpConfig};
     use sungate_sim::config::SimConfig;
     use sungate_sim::sim::{Simulator, StartOptions};
+
+    use super::backfill::{backfill, set_time_of_day};
+
+    let text = include_str!("../../../config/demo.toml")
+        .replace("/tmp/sungate-demo", &pty_dir.display().to_string());
+    let mut config = Config::parse(&text, "config/demo.toml")?;
+    // The demo's history: a fresh database at each start (old runs do not pile up), filled with
+    // the last 24 hours before the demo goes live (see cli/backfill.rs).
+    std::fs::create_dir_all(pty_dir)
+        .with_context(|| format!("cannot create {}", pty_dir.display()))?;
+    let history = HistoryConfig::at(pty_dir.join("history.db"));
+    config.history = Some(history.clone());
+    let mut site = SimConfig::default();
+    let now = SystemTime::now();
+    let day_ago = now.checked_sub(Duration::from_secs(86_400)).unwrap_or(now);
+    let mut past = SimConfig::default();
+    set_time_of_day(&mut past, day_ago);
+    let filled = match remove_database(&history.path) {
+        Ok(()) => backfill(&past, &config, &history, day_ago, now, Some(&mut site)).await,
+        Err(e) => Err(e),
+    };
+    match filled {
+        Ok(report) => eprintln!(
+            "sungate demo: filled the last {} h of history ({} snapshots) in {:.1} s",
+            report.covered.as_secs() / 3600,
+            report.snapshots,
+            report.elapsed.as_secs_f64()
+        ),
+        Err(e) => eprintln!(
+            "sungate demo: no history of the last day ({e:#}); the live demo starts anyway"
+        ),
+    }
+    // The live simulator continues at the time of day of now (UTC).
+    set_time_of_day(&mut site, SystemTime::now());
 
     // The simulator binds its control API itself: find a free port first if the default is
     // taken (it is released just before the simulator takes it).
@@ -245,12 +299,9 @@ pub async fn demo(
         seed: 1,
         speed: 1.0,
     };
-    let sim = Simulator::start(&SimConfig::default(), options)
+    let sim = Simulator::start(&site, options)
         .await
         .context("cannot start the simulator")?;
-    let text = include_str!("../../../config/demo.toml")
-        .replace("/tmp/sungate-demo", &pty_dir.display().to_string());
-    let mut config = Config::parse(&text, "config/demo.toml")?;
     let listener = listen_or_free(http, "dashboard")?;
     listener.set_nonblocking(true).context("dashboard socket")?;
     let http_addr = listener.local_addr().context("dashboard address")?;

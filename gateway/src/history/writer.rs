@@ -599,15 +599,27 @@ impl Store {
             // device_layout: first and last use of each (device, layout) in this batch.
             let mut spans: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
             let mut ids = Vec::with_capacity(self.rows.len());
+            // Rows of one device share their layout's Arc (see `Writer::accept`): its id is
+            // looked up once per batch, not once per row (the key is the whole field list).
+            let mut by_arc: HashMap<*const Layout, i64> = HashMap::new();
             for row in &self.rows {
                 let d = db.device(&row.device)?;
-                let l = db.layout(&row.layout)?;
+                let l = match by_arc.get(&Arc::as_ptr(&row.layout)) {
+                    Some(&l) => l,
+                    None => {
+                        let l = db.layout(&row.layout)?;
+                        by_arc.insert(Arc::as_ptr(&row.layout), l);
+                        l
+                    }
+                };
                 let span = spans.entry((d, l)).or_insert((row.at_ms, row.at_ms));
                 span.0 = span.0.min(row.at_ms);
                 span.1 = span.1.max(row.at_ms);
                 ids.push((d, l));
             }
             let mut buckets: Vec<(i64, i64, i64, Vec<u8>)> = Vec::new();
+            // Consecutive buckets of a device nearly always have the same fields.
+            let mut last: Option<(&[LayoutField], i64)> = None;
             for (device, b) in self
                 .closed
                 .iter()
@@ -618,7 +630,11 @@ impl Store {
                     continue;
                 }
                 let d = db.device(device)?;
-                let l = db.layout(&Layout::new(b.fields.clone()))?;
+                let l = match last {
+                    Some((fields, l)) if fields == b.fields.as_slice() => l,
+                    _ => db.layout(&Layout::new(b.fields.clone()))?,
+                };
+                last = Some((&b.fields, l));
                 let values: Vec<_> = b.acc.iter().map(Acc::stored).collect();
                 buckets.push((d, b.start_ms, l, encode_agg(&values)));
             }
