@@ -105,6 +105,10 @@ enum Command {
         /// Address of the dashboard (a free port is used when this one is taken).
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: std::net::SocketAddr,
+        /// Allow settings to be changed from the dashboard and the API, with the token on the
+        /// first line of this file (as `[http] writes = true` with `token_file`).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
     },
     /// Export a device's stored snapshots (the [history] database of a config) to standard
     /// output, as CSV (a header, then one row per snapshot) or JSON lines.
@@ -261,12 +265,14 @@ fn run(cli: Cli) -> Result<()> {
             control,
             allow_remote_control,
             http,
+            token_file,
         } => runtime()?.block_on(cli::run::demo(
             &pty_dir,
             seconds,
             control,
             allow_remote_control,
             http,
+            token_file,
         )),
     }
 }

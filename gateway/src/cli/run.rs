@@ -248,6 +248,7 @@ pub async fn demo(
     control: std::net::SocketAddr,
     allow_remote_control: bool,
     http: std::net::SocketAddr,
+    token_file: Option<std::path::PathBuf>,
 ) -> Result<()> {
     use sungate::config::{HistoryConfig, HttpConfig};
     use sungate_sim::config::SimConfig;
@@ -305,7 +306,13 @@ pub async fn demo(
     let listener = listen_or_free(http, "dashboard")?;
     listener.set_nonblocking(true).context("dashboard socket")?;
     let http_addr = listener.local_addr().context("dashboard address")?;
-    config.http = Some(HttpConfig::local(http_addr));
+    let mut http_config = HttpConfig::local(http_addr);
+    if let Some(path) = token_file {
+        http_config.writes = true;
+        http_config.token_file = Some((path, 0));
+        http_config.read_token()?;
+    }
+    config.http = Some(http_config);
     eprintln!(
         "sungate demo: simulated inverter, BMV and MPPT on {}; simulator control API on http://{}/devices",
         pty_dir.display(),
