@@ -108,24 +108,23 @@ pub fn render(ctx: &Context) -> String {
     }
 
     let h = &ctx.health;
+    let ports: Vec<(String, &crate::core::health::PortHealth)> =
+        h.ports().map(|(n, p)| (label(n), p)).collect();
     family(
         &mut out,
         "sungate_port_polls_total",
         "counter",
         "Polls per port and result.",
     );
-    for (port, p) in h.ports() {
-        let port = label(port);
-        let _ = writeln!(
-            out,
-            "sungate_port_polls_total{{port=\"{port}\",result=\"ok\"}} {}",
-            get(&p.polls_ok)
-        );
-        let _ = writeln!(
-            out,
-            "sungate_port_polls_total{{port=\"{port}\",result=\"failed\"}} {}",
-            get(&p.polls_failed)
-        );
+    for (port, p) in &ports {
+        for (result, n) in [("ok", get(&p.polls_ok)), ("failed", get(&p.polls_failed))] {
+            sample(
+                &mut out,
+                "sungate_port_polls_total",
+                &format!("port=\"{port}\",result=\"{result}\""),
+                n as f64,
+            );
+        }
     }
     family(
         &mut out,
@@ -133,17 +132,19 @@ pub fn render(ctx: &Context) -> String {
         "summary",
         "Latency of successful polls per port.",
     );
-    for (port, p) in h.ports() {
-        let port = label(port);
-        let _ = writeln!(
-            out,
-            "sungate_port_poll_latency_seconds_sum{{port=\"{port}\"}} {:.6}",
-            get(&p.latency_sum_us) as f64 / 1e6
+    for (port, p) in &ports {
+        let labels = format!("port=\"{port}\"");
+        sample(
+            &mut out,
+            "sungate_port_poll_latency_seconds_sum",
+            &labels,
+            get(&p.latency_sum_us) as f64 / 1e6,
         );
-        let _ = writeln!(
-            out,
-            "sungate_port_poll_latency_seconds_count{{port=\"{port}\"}} {}",
-            get(&p.latency_count)
+        sample(
+            &mut out,
+            "sungate_port_poll_latency_seconds_count",
+            &labels,
+            get(&p.latency_count) as f64,
         );
     }
     family(
@@ -152,12 +153,12 @@ pub fn render(ctx: &Context) -> String {
         "counter",
         "Times a port's transport was opened again.",
     );
-    for (port, p) in h.ports() {
-        let _ = writeln!(
-            out,
-            "sungate_port_reopens_total{{port=\"{}\"}} {}",
-            label(port),
-            get(&p.reopens)
+    for (port, p) in &ports {
+        sample(
+            &mut out,
+            "sungate_port_reopens_total",
+            &format!("port=\"{port}\""),
+            get(&p.reopens) as f64,
         );
     }
     family(
@@ -166,123 +167,105 @@ pub fn render(ctx: &Context) -> String {
         "counter",
         "BMV -> MPPT remote-sense writes per result.",
     );
-    let _ = writeln!(
-        out,
-        "sungate_bridge_writes_total{{result=\"ok\"}} {}",
-        get(&h.bridge.writes_ok)
-    );
-    let _ = writeln!(
-        out,
-        "sungate_bridge_writes_total{{result=\"failed\"}} {}",
-        get(&h.bridge.writes_failed)
-    );
+    for (result, n) in [
+        ("ok", get(&h.bridge.writes_ok)),
+        ("failed", get(&h.bridge.writes_failed)),
+    ] {
+        sample(
+            &mut out,
+            "sungate_bridge_writes_total",
+            &format!("result=\"{result}\""),
+            n as f64,
+        );
+    }
+    // (name, type, help, value) of the families with one unlabelled sample.
+    let mut single: Vec<(&str, &str, &str, f64)> = Vec::new();
     if flag(&h.mqtt.configured) {
-        family(
-            &mut out,
-            "sungate_mqtt_connected",
-            "gauge",
-            "1 while connected to the MQTT broker.",
-        );
-        let _ = writeln!(
-            out,
-            "sungate_mqtt_connected {}",
-            u8::from(flag(&h.mqtt.connected))
-        );
-        family(
-            &mut out,
-            "sungate_mqtt_connects_total",
-            "counter",
-            "Accepted MQTT connections.",
-        );
-        let _ = writeln!(out, "sungate_mqtt_connects_total {}", get(&h.mqtt.connects));
-        family(
-            &mut out,
-            "sungate_mqtt_published_total",
-            "counter",
-            "MQTT messages handed to the client.",
-        );
-        let _ = writeln!(
-            out,
-            "sungate_mqtt_published_total {}",
-            get(&h.mqtt.published)
-        );
-        family(
-            &mut out,
-            "sungate_mqtt_dropped_total",
-            "counter",
-            "MQTT messages dropped (client queue full).",
-        );
-        let _ = writeln!(out, "sungate_mqtt_dropped_total {}", get(&h.mqtt.dropped));
+        single.extend([
+            (
+                "sungate_mqtt_connected",
+                "gauge",
+                "1 while connected to the MQTT broker.",
+                f64::from(u8::from(flag(&h.mqtt.connected))),
+            ),
+            (
+                "sungate_mqtt_connects_total",
+                "counter",
+                "Accepted MQTT connections.",
+                get(&h.mqtt.connects) as f64,
+            ),
+            (
+                "sungate_mqtt_published_total",
+                "counter",
+                "MQTT messages handed to the client.",
+                get(&h.mqtt.published) as f64,
+            ),
+            (
+                "sungate_mqtt_dropped_total",
+                "counter",
+                "MQTT messages dropped (client queue full).",
+                get(&h.mqtt.dropped) as f64,
+            ),
+        ]);
     }
     if flag(&h.history.configured) {
-        family(
-            &mut out,
-            "sungate_history_writable",
-            "gauge",
-            "1 while the history database accepts writes.",
-        );
-        let _ = writeln!(
-            out,
-            "sungate_history_writable {}",
-            u8::from(flag(&h.history.writable))
-        );
-        family(
-            &mut out,
-            "sungate_history_lag_seconds",
-            "gauge",
-            "Age of the oldest snapshot not yet committed.",
-        );
-        let _ = writeln!(
-            out,
-            "sungate_history_lag_seconds {:.3}",
-            get(&h.history.lag_ms) as f64 / 1e3
-        );
-        family(
-            &mut out,
-            "sungate_history_snapshots_written_total",
-            "counter",
-            "Snapshots committed to the history database.",
-        );
-        let _ = writeln!(
-            out,
-            "sungate_history_snapshots_written_total {}",
-            get(&h.history.snapshots_written)
-        );
-        family(
-            &mut out,
-            "sungate_history_write_errors_total",
-            "counter",
-            "Failed history commits.",
-        );
-        let _ = writeln!(
-            out,
-            "sungate_history_write_errors_total {}",
-            get(&h.history.write_errors)
-        );
-        family(
-            &mut out,
-            "sungate_history_last_commit_seconds",
-            "gauge",
-            "Duration of the last history commit.",
-        );
-        let _ = writeln!(
-            out,
-            "sungate_history_last_commit_seconds {:.6}",
-            get(&h.history.last_commit_us) as f64 / 1e6
-        );
+        single.extend([
+            (
+                "sungate_history_writable",
+                "gauge",
+                "1 while the history database accepts writes.",
+                f64::from(u8::from(flag(&h.history.writable))),
+            ),
+            (
+                "sungate_history_lag_seconds",
+                "gauge",
+                "Age of the oldest snapshot not yet committed.",
+                get(&h.history.lag_ms) as f64 / 1e3,
+            ),
+            (
+                "sungate_history_snapshots_written_total",
+                "counter",
+                "Snapshots committed to the history database.",
+                get(&h.history.snapshots_written) as f64,
+            ),
+            (
+                "sungate_history_write_errors_total",
+                "counter",
+                "Failed history commits.",
+                get(&h.history.write_errors) as f64,
+            ),
+            (
+                "sungate_history_last_commit_seconds",
+                "gauge",
+                "Duration of the last history commit.",
+                get(&h.history.last_commit_us) as f64 / 1e6,
+            ),
+        ]);
     }
-    family(
-        &mut out,
-        "sungate_start_time_seconds",
-        "gauge",
-        "When the gateway started (unix seconds).",
-    );
     let started = h
         .started
         .and_then(|s| s.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0.0, |d| d.as_secs_f64());
-    let _ = writeln!(out, "sungate_start_time_seconds {started:.3}");
+    single.push((
+        "sungate_start_time_seconds",
+        "gauge",
+        "When the gateway started (unix seconds).",
+        started,
+    ));
+    for (name, kind, help, value) in single {
+        family(&mut out, name, kind, help);
+        sample(&mut out, name, "", value);
+    }
     out
+}
+
+/// One sample line: `name{labels} value`.
+fn sample(out: &mut String, name: &str, labels: &str, value: f64) {
+    if labels.is_empty() {
+        let _ = writeln!(out, "{name} {}", number(value));
+    } else {
+        let _ = writeln!(out, "{name}{{{labels}}} {}", number(value));
+    }
 }
 
 pub async fn metrics(State(ctx): State<Arc<Context>>) -> impl IntoResponse {
