@@ -7,7 +7,7 @@
 //! - [`setters`]: validated setters (limits, read-back descriptions).
 pub mod codec;
 pub mod driver;
-mod enums;
+pub(crate) mod enums;
 pub mod error;
 pub mod fields;
 pub mod queries;
