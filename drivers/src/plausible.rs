@@ -8,7 +8,9 @@
 //! purpose (every real capture and reference vector passes with a wide margin); they exist to
 //! stop nonsense such as `V -99999999999` decoding to a battery of −99,999,999 V, not to judge a
 //! reading. Names follow the decoders: [`crate::vedirect::fields`] (VE.Direct "VE.Direct
-//! Protocol" 3.33, table "Fields") and [`crate::pi30::fields`] (PI30 QPIGS/QPIGS2/QPGSn/QPIRI/Q1).
+//! Protocol" 3.33, table "Fields"), [`crate::pi30::fields`] (PI30 QPIGS/QPIGS2/QPGSn/QPIRI/Q1)
+//! and [`crate::pi18::fields`] (PI18 GS/PIRI, which reuse PI30's names where the meaning is the
+//! same).
 //! Where both protocols decode a field to the same name (`battery_voltage`,
 //! `ac_output_voltage` …) the name means the same quantity in the same unit, so one range serves.
 //!
@@ -143,6 +145,12 @@ pub const RANGES: &[Range] = &[
     r("total_ac_output_apparent_power", 0.0, 500_000.0),
     r("total_output_active_power", 0.0, 500_000.0),
     r("total_ac_output_percentage", 0.0, 500.0),
+    // --- PI18 GS / PIRI fields without a PI30 twin ---
+    r("pv1_input_power", 0.0, 50_000.0), // per string, like pv_input_power.
+    r("pv2_input_power", 0.0, 50_000.0),
+    r("mppt1_charger_temperature", -50.0, 150.0), // charger heat sinks, like the inverter's.
+    r("mppt2_charger_temperature", -50.0, 150.0),
+    r("ac_input_current", 0.0, 500.0), // PIRI rated input current, like ac_output_current.
     // QPIRI/QDI battery set points: the same batteries.
     r("battery_recharge_voltage", 0.0, 100.0),
     r("battery_under_voltage", 0.0, 100.0),

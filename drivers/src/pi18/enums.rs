@@ -1,6 +1,10 @@
 //! Enumeration tables of the PI18 field decoders (codes from `PI18_InfiniSolar-V-protocol-20170926`
 //! as restated in `../shared/reference/pi18/README.md` §2.2).
 //!
+//! Codes arrive as digits in the comma-separated fields of a `^D<nnn>` reply: one digit for the
+//! PIRI settings (fields 13-23) and the GS status fields (21-26), two for MOD and the FWS fault
+//! code; FWS and FLAG flags are `0`/`1`.
+//!
 //! Where a PI18 code means the same as a PI30 one, it decodes to PI30's text (so dashboards and
 //! templates built on PI30 readings keep working); the *codes* differ, which is why PI18 has its
 //! own tables. `*_OPTIONS`-style tables are indexed by the integer code; `*_KEYS` tables map the

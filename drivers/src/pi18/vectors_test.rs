@@ -1,5 +1,8 @@
 //! Golden vectors: the 42 PI18 request/reply pairs of `tests/fixtures/pi18/frames.tsv` (copied
-//! from the reference's `vectors.md`; provenance in `tests/fixtures/pi18/README.md`).
+//! from the reference's `vectors.md`; provenance in `tests/fixtures/pi18/README.md`), checked
+//! against the PI18 spec `PI18_InfiniSolar-V-protocol-20170926` as this module's codec implements
+//! it: requests `^P<nnn><cmd>`/`^S<nnn><cmd>`, replies `^D<nnn><payload>`, `^1`/`^0`, each + CRC
+//! (CRC-16/XMODEM, reserved bytes bumped) + CR.
 //!
 //! Every request with a CRC is rebuilt byte for byte and comes back as an echo; every reply is
 //! the frame it should be (data, `^0`, `^1`, `(NAK`, a PI16 `(`-frame); every reply of a query
