@@ -87,5 +87,79 @@ fn the_demo_starts_with_a_day_of_history_and_continues_it_live() {
         .query("bmv", &["battery_voltage"], to - 120_000, to, 1000)
         .unwrap();
     assert!(!recent[0].points.is_empty());
+
+    // Export of a known simulated hour (the backfill stores one snapshot per simulated minute):
+    // JSONL and CSV hold the same 60 rows, one a minute, and each equals the stored minute.
+    let config = dir.join("export.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[port]]\nname = \"inv\"\nserial = \"/dev/null\"\n[[device]]\nname = \"inverter\"\ndriver = \"pi30\"\nport = \"inv\"\n[history]\npath = \"{}\"\n",
+            pty_dir.join("history.db").display()
+        ),
+    )
+    .unwrap();
+    let hour_from = (to - 12 * HOUR_MS).div_euclid(HOUR_MS) * HOUR_MS;
+    let hour_to = hour_from + HOUR_MS;
+    let export = |format: &str| -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_sungate"))
+            .arg("export")
+            .arg("--config")
+            .arg(&config)
+            .args([
+                "--device",
+                "inverter",
+                "--fields",
+                "pv_input_power,battery_voltage",
+            ])
+            .args(["--from", &(hour_from / 1000).to_string()])
+            .args(["--to", &(hour_to / 1000).to_string()])
+            .args(["--format", format])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let jsonl: Vec<serde_json::Value> = export("jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        jsonl.len(),
+        60,
+        "one snapshot per simulated minute: {jsonl:?}"
+    );
+    let stamps: Vec<i64> = jsonl.iter().map(|r| r["ts_ms"].as_i64().unwrap()).collect();
+    assert!(
+        stamps.windows(2).all(|w| w[1] - w[0] == 60_000),
+        "{stamps:?}"
+    );
+    let csv = export("csv");
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| h.starts_with(name)).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 60);
+    let minutes = reader
+        .query("inverter", &["pv_input_power"], hour_from, hour_to, 60_000)
+        .unwrap();
+    for ((row, csv_row), point) in jsonl.iter().zip(&rows).zip(&minutes[0].points) {
+        let pv = row["pv_input_power"].as_f64().unwrap();
+        assert_eq!(csv_row[col("ts_ms")], row["ts_ms"].to_string());
+        assert_eq!(csv_row[col("pv_input_power")].parse::<f64>().unwrap(), pv);
+        assert_eq!(
+            csv_row[col("battery_voltage")].parse::<f64>().unwrap(),
+            row["battery_voltage"].as_f64().unwrap()
+        );
+        assert_eq!(point.t_ms, row["ts_ms"].as_i64().unwrap() / 60_000 * 60_000);
+        assert!(
+            point.min == pv && point.avg == pv && point.max == pv,
+            "{point:?} vs {pv}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -576,3 +576,43 @@ async fn history_is_exported_as_published_and_survives_a_restart() {
         "{events:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_history_database_costs_the_history_only() {
+    let dir = scratch("http-corrupt-db");
+    let db = dir.join("history.db");
+    std::fs::write(&db, vec![0x5Au8; 64 * 1024]).unwrap();
+    let sim = SimProcess::start(&dir, "").await;
+    let port = e2e::free_port();
+    let extra = format!(
+        "[history]\npath = \"{}\"\nflush_interval = 1\n",
+        db.display()
+    );
+    let gw = GatewayProcess::start(&dir, &sim, &config(port, &extra), "corrupt-db");
+    let api = Api {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    // Polling and the API go on: every device online with fresh values.
+    api.wait_online(Duration::from_secs(20)).await;
+    let line = gw
+        .wait_log(&["history store not writable", "history.db"], 10)
+        .await;
+    assert!(line.contains("ERROR"), "not reported as an error: {line}");
+    // Still fresh a few seconds later, and the metrics say the history is not writable.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let inverter = api.json("/api/devices/inverter").await;
+    assert!(inverter["age_s"].as_f64().unwrap() < 3.0, "{inverter}");
+    let (_, metrics) = api.get("/metrics").await;
+    assert!(
+        metrics.lines().any(|l| l == "sungate_history_writable 0"),
+        "{metrics}"
+    );
+    // The file was left as it was: nothing is overwritten behind the user's back.
+    assert_eq!(std::fs::read(&db).unwrap(), vec![0x5Au8; 64 * 1024]);
+    // History reads say why instead of failing silently.
+    let (status, body) = api
+        .get("/api/devices/inverter/history?fields=battery_voltage")
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("history.db"), "{body}");
+}
