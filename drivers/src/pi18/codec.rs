@@ -27,7 +27,8 @@
 //! [`super::queries::Query::request`] knows which queries need it.
 
 pub use super::error::{EncodeError, FrameError};
-pub use crate::pi30::codec::crc_xmodem;
+pub use crate::voltronic::crc_xmodem;
+use crate::voltronic::{first_unprintable, frame_body, printable, wire_crc};
 
 /// The accept frame `^1` + CRC 0x0BC2 + CR.
 pub const ACCEPT: &[u8] = b"^1\x0b\xc2\r";
@@ -81,18 +82,10 @@ pub enum Reply {
     Echo(String),
 }
 
-/// A CRC byte as it goes on the wire: 0x28, 0x0D and 0x0A are incremented by one.
-fn bump(byte: u8) -> u8 {
-    match byte {
-        0x28 | 0x0D | 0x0A => byte + 1,
-        _ => byte,
-    }
-}
-
-/// The two CRC bytes of `data` as sent on the wire (high byte first, reserved bytes bumped).
+/// The two CRC bytes of `data` as sent on the wire (high byte first, 0x28, 0x0D and 0x0A
+/// incremented by one; 0x00 is sent as is).
 pub fn crc_bytes(data: &[u8]) -> [u8; 2] {
-    let [hi, lo] = crc_xmodem(data).to_be_bytes();
-    [bump(hi), bump(lo)]
+    wire_crc(data, false)
 }
 
 /// The length field the rule gives for a command or payload: its length + 2 CRC bytes + CR.
@@ -100,28 +93,13 @@ pub fn computed_length(text: &str) -> usize {
     text.len() + 3
 }
 
-/// Printable ASCII check; `base` is the offset of `bytes` within the frame (for the message).
-fn printable(bytes: &[u8], base: usize) -> Result<String, FrameError> {
-    match bytes.iter().position(|b| !(0x20..=0x7E).contains(b)) {
-        Some(offset) => Err(FrameError::NonAscii {
-            offset: base + offset,
-            byte: bytes.get(offset).copied().unwrap_or(0),
-        }),
-        // All bytes are ASCII, so this conversion is lossless.
-        None => Ok(bytes.iter().map(|&b| char::from(b)).collect()),
-    }
-}
-
 /// Header letter + 3-digit length + text + CRC + CR.
 fn frame(letter: u8, text: &str, length: usize) -> Result<Vec<u8>, EncodeError> {
     if text.is_empty() {
         return Err(EncodeError::Empty);
     }
-    if let Some(offset) = text.bytes().position(|b| !(0x20..=0x7E).contains(&b)) {
-        return Err(EncodeError::NonAscii {
-            offset,
-            byte: text.as_bytes().get(offset).copied().unwrap_or(0),
-        });
+    if let Some((offset, byte)) = first_unprintable(text.as_bytes()) {
+        return Err(EncodeError::NonAscii { offset, byte });
     }
     if length > MAX_LENGTH || computed_length(text) > MAX_LENGTH {
         return Err(EncodeError::TooLong { len: text.len() });
@@ -168,25 +146,16 @@ pub fn encode_reply(payload: &str) -> Result<Vec<u8>, EncodeError> {
 
 /// Does a received CRC byte match the computed one?
 fn crc_byte_matches(received: u8, computed: u8, opts: DecodeOptions) -> bool {
-    received == bump(computed)
+    received == crate::voltronic::bump(computed, false)
         || (opts.lenient_crc && (received == computed || (computed == 0 && received == 1)))
 }
 
 /// Splits `body` (frame without CR) into content and CRC if the last two bytes are its CRC.
 fn split_valid_crc(body: &[u8], opts: DecodeOptions) -> Result<&[u8], FrameError> {
-    let Some((content, crc)) = body.split_last_chunk::<2>() else {
-        return Err(FrameError::TooShort { len: body.len() });
-    };
-    let expected = crc_xmodem(content);
-    let [hi, lo] = expected.to_be_bytes();
-    if crc_byte_matches(crc[0], hi, opts) && crc_byte_matches(crc[1], lo, opts) {
-        Ok(content)
-    } else {
-        Err(FrameError::Crc {
-            expected,
-            got: u16::from_be_bytes(*crc),
-        })
-    }
+    crate::voltronic::split_valid_crc(body, |received, computed| {
+        crc_byte_matches(received, computed, opts)
+    })
+    .map_err(FrameError::from)
 }
 
 fn bad_header(body: &[u8]) -> FrameError {
@@ -261,17 +230,7 @@ fn decode_paren(body: &[u8], opts: DecodeOptions) -> Result<Reply, FrameError> {
 /// Parse one reply frame (see the module docs for the accepted forms).
 pub fn decode_reply(frame: &[u8], opts: DecodeOptions) -> Result<Reply, FrameError> {
     // Strip HID zero padding and a stray LF, then require the CR.
-    let mut end = frame.len();
-    while end > 0 && matches!(frame.get(end - 1), Some(0x00 | b'\n')) {
-        end -= 1;
-    }
-    let trimmed = frame.get(..end).unwrap_or_default();
-    let Some((&last, body)) = trimmed.split_last() else {
-        return Err(FrameError::Empty);
-    };
-    if last != b'\r' {
-        return Err(FrameError::Unterminated);
-    }
+    let body = frame_body(frame)?;
     match body.first() {
         None => Err(FrameError::Empty),
         Some(b'^') => decode_caret(body, opts),

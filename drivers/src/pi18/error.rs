@@ -6,7 +6,8 @@
 //! CRC bytes and the CR).
 //!
 //! Layers as in [`crate::pi30::error`]: [`EncodeError`] (command text -> request bytes),
-//! [`FrameError`] (reply bytes -> payload), [`DecodeError`] (payload -> typed fields, the same
+//! [`FrameError`] (reply bytes -> payload: PI30's frame errors, which it converts from, plus the
+//! header and length-field checks), [`DecodeError`] (payload -> typed fields, the same
 //! type as PI30's), [`ValidationError`] (user input -> setter, the same type as PI30's) and
 //! [`Pi18Error`], which wraps the frame and field layers plus the replies a query must not be
 //! answered with (`^0`, `(NAK`, a PI30-framed reply, an echo).
@@ -47,6 +48,23 @@ pub enum FrameError {
     LengthMismatch { declared: usize, actual: usize },
     #[error("reply carries no payload")]
     EmptyPayload,
+}
+
+/// The frame checks both protocols share (CR and padding, CRC, printable ASCII) report PI30's
+/// frame errors; every PI30 frame error has a PI18 variant with the same fields.
+impl From<crate::pi30::error::FrameError> for FrameError {
+    fn from(e: crate::pi30::error::FrameError) -> Self {
+        use crate::pi30::error::FrameError as Pi30;
+        match e {
+            Pi30::Empty => FrameError::Empty,
+            Pi30::Unterminated => FrameError::Unterminated,
+            Pi30::TooShort { len } => FrameError::TooShort { len },
+            Pi30::Crc { expected, got } => FrameError::Crc { expected, got },
+            Pi30::NonAscii { offset, byte } => FrameError::NonAscii { offset, byte },
+            Pi30::BadStart { byte } => FrameError::BadStart { byte },
+            Pi30::EmptyPayload => FrameError::EmptyPayload,
+        }
+    }
 }
 
 /// Everything that can go wrong turning a reply frame into a reading.

@@ -37,6 +37,10 @@ pub use super::error::{DecodeError, Pi18Error};
 use super::queries::{Query, parse_current_options};
 use crate::pi30::enums::{FAULT_CODE_PI30_KEYS, INPUT_VOLTAGE_RANGE, TOPOLOGY};
 use crate::reading::{Field, Reading, Value};
+use crate::voltronic::{
+    MAX_NUMBER_LEN, check_plausible, current_options_field, enum_field, invalid_flags,
+    invalid_number, invalid_payload, lookup_keyed, lookup_opt, missing, spec,
+};
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -55,20 +59,8 @@ enum Kind {
     Enabled,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Spec {
-    name: &'static str,
-    unit: Option<&'static str>,
-    kind: Kind,
-}
+type Spec = crate::voltronic::Spec<Kind>;
 
-const fn spec(name: &'static str, u: &'static str, kind: Kind) -> Spec {
-    Spec {
-        name,
-        unit: if u.is_empty() { None } else { Some(u) },
-        kind,
-    }
-}
 const fn int(name: &'static str, u: &'static str) -> Spec {
     spec(name, u, Kind::Int)
 }
@@ -207,23 +199,10 @@ pub fn decode_payload(query: &str, payload: &str) -> Result<Reading, DecodeError
                 "max_utility_charging_current_options"
             };
             let options = parse_current_options(q, payload)?;
-            let list: Vec<String> = options.iter().map(u32::to_string).collect();
-            r.push(
-                Field::new(name, list.join(" "))
-                    .with_unit("A")
-                    .with_raw(payload),
-            );
+            r.push(current_options_field(name, &options, payload));
         }
     }
-    // Physical limits (crate::plausible): a value no real unit can have is an error, never a
-    // reading.
-    crate::plausible::check_reading(&r).map_err(|e| DecodeError::Implausible {
-        query: qn.to_string(),
-        field: e.field,
-        value: e.value.to_string(),
-        min: e.min.to_string(),
-        max: e.max.to_string(),
-    })?;
+    check_plausible(qn, &r)?;
     Ok(r)
 }
 
@@ -246,18 +225,11 @@ pub fn decode_frame(query: &str, frame: &[u8], opts: DecodeOptions) -> Result<Re
     }
 }
 
-fn invalid(query: &str, reason: String) -> DecodeError {
-    DecodeError::InvalidPayload {
-        query: query.to_string(),
-        reason,
-    }
-}
-
 /// PI: two digits, `18` (a PI17 unit says `17`). Published as PI30's `protocol_id` does it:
 /// `PI18`, raw `18`.
 fn decode_pi(query: &str, payload: &str, r: &mut Reading) -> Result<(), DecodeError> {
     if payload.len() != 2 || !payload.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid(
+        return Err(invalid_payload(
             query,
             format!("protocol id {payload:?} is not two digits"),
         ));
@@ -273,7 +245,7 @@ fn decode_id(query: &str, payload: &str, r: &mut Reading) -> Result<(), DecodeEr
         .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| {
-            invalid(
+            invalid_payload(
                 query,
                 format!("serial length prefix missing in {payload:?}"),
             )
@@ -282,7 +254,7 @@ fn decode_id(query: &str, payload: &str, r: &mut Reading) -> Result<(), DecodeEr
         .get(2..2 + len)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| {
-            invalid(
+            invalid_payload(
                 query,
                 format!(
                     "serial announces {len} characters but {} follow",
@@ -322,11 +294,8 @@ fn decode_fws(query: &str, tokens: &[&str], r: &mut Reading) -> Result<(), Decod
             "0" => false,
             "1" => true,
             _ => {
-                return Err(DecodeError::InvalidFlags {
-                    query: query.to_string(),
-                    field: WARNINGS.get(i - 1).copied().unwrap_or("unknown_warning"),
-                    token: tok.to_string(),
-                });
+                let field = WARNINGS.get(i - 1).copied().unwrap_or("unknown_warning");
+                return Err(invalid_flags(query, field, tok));
             }
         };
         if set {
@@ -351,16 +320,6 @@ fn add_pv_total(r: &mut Reading) {
     }
 }
 
-fn missing(query: &str, got: usize, required: usize, field: &'static str) -> DecodeError {
-    DecodeError::MissingField {
-        query: query.to_string(),
-        field,
-        position: got + 1,
-        got,
-        required,
-    }
-}
-
 /// Decode comma-separated tokens by position.
 fn positional(
     query: &str,
@@ -369,21 +328,8 @@ fn positional(
     required: usize,
     r: &mut Reading,
 ) -> Result<(), DecodeError> {
-    if tokens.len() < required {
-        let field = specs.get(tokens.len()).map_or("?", |s| s.name);
-        return Err(missing(query, tokens.len(), required, field));
-    }
-    for (i, tok) in tokens.iter().enumerate() {
-        match specs.get(i) {
-            Some(spec) => decode_token(query, spec, tok, r)?,
-            None => r.push(Field::new(format!("unknown_{}", i + 1), *tok)),
-        }
-    }
-    Ok(())
+    crate::voltronic::positional(query, tokens, specs, required, r, decode_token)
 }
-
-/// Longest numeric token accepted (real fields have at most 5 digits).
-const MAX_NUMBER_LEN: usize = 16;
 
 /// Unsigned digits only: PI18 sends no sign and no decimal point.
 fn parse_digits(tok: &str) -> Option<i64> {
@@ -393,66 +339,42 @@ fn parse_digits(tok: &str) -> Option<i64> {
     tok.parse().ok()
 }
 
-fn lookup_opt(table: &[&'static str], tok: &str) -> Option<&'static str> {
-    let code = usize::try_from(parse_digits(tok)?).ok()?;
-    table.get(code).copied()
-}
-
-fn lookup_keyed(table: &[(&'static str, &'static str)], tok: &str) -> Option<&'static str> {
-    if let Some((_, name)) = table.iter().find(|(k, _)| *k == tok) {
-        return Some(name);
-    }
-    // "5" and "05" are the same code.
-    let n = parse_digits(tok)?;
-    table
-        .iter()
-        .find(|(k, _)| parse_digits(k) == Some(n))
-        .map(|(_, name)| *name)
-}
-
 fn decode_token(query: &str, spec: &Spec, tok: &str, r: &mut Reading) -> Result<(), DecodeError> {
     // An empty field is "absent" (spec: reserved fields are sent empty).
     if tok.is_empty() {
         return Ok(());
     }
-    let bad_number = || DecodeError::InvalidNumber {
-        query: query.to_string(),
-        field: spec.name,
-        token: tok.to_string(),
-    };
-    let with_unit = |f: Field| match spec.unit {
-        Some(u) => f.with_unit(u),
-        None => f,
-    };
+    let bad_number = || invalid_number(query, spec.name, tok);
     let bool_of = |tok: &str| match tok {
         "0" => Ok(false),
         "1" => Ok(true),
-        _ => Err(DecodeError::InvalidFlags {
-            query: query.to_string(),
-            field: spec.name,
-            token: tok.to_string(),
-        }),
+        _ => Err(invalid_flags(query, spec.name, tok)),
     };
     match spec.kind {
         Kind::Int => {
             let v = parse_digits(tok).ok_or_else(bad_number)?;
-            r.push(with_unit(Field::new(spec.name, v)));
+            r.push(spec.field(v));
         }
         Kind::Tenths => {
             let v = parse_digits(tok).ok_or_else(bad_number)?;
             // Exact for every value a 16-digit field can carry below 2^53.
-            r.push(with_unit(Field::new(spec.name, v as f64 / 10.0)));
+            r.push(spec.field(v as f64 / 10.0));
         }
         Kind::Text => r.push(Field::new(spec.name, tok)),
         Kind::Opt(table) => {
-            let name =
-                lookup_opt(table, tok).map_or_else(|| format!("Unknown ({tok})"), str::to_string);
-            r.push(Field::new(spec.name, name).with_raw(tok));
+            r.push(enum_field(
+                spec.name,
+                lookup_opt(table, tok, parse_digits),
+                tok,
+            ));
         }
+        // "5" and "05" are the same code.
         Kind::Keyed(table) => {
-            let name =
-                lookup_keyed(table, tok).map_or_else(|| format!("Unknown ({tok})"), str::to_string);
-            r.push(Field::new(spec.name, name).with_raw(tok));
+            r.push(enum_field(
+                spec.name,
+                lookup_keyed(table, tok, parse_digits),
+                tok,
+            ));
         }
         Kind::Bool => r.push(Field::new(spec.name, bool_of(tok)?)),
         Kind::Enabled => {

@@ -7,7 +7,8 @@
 //! CRC-16/XMODEM (the same as PI30's, over the header too) and CR. `nnn` counts the bytes after
 //! the 5-byte header.
 //!
-//! Sans-IO layers, each a set of pure functions, organised like [`crate::pi30`]:
+//! Sans-IO layers, each a set of pure functions, organised like [`crate::pi30`] (the CRC, the frame
+//! checks and the field and setter helpers both use are in the crate-private `voltronic` module):
 //! - [`codec`]: frames (length field, CRC with the reserved-byte increment, `^1`/`^0`, `(NAK`,
 //!   echoes);
 //! - [`fields`]: reply payloads -> typed [`crate::Reading`]s with PI30's field names where the

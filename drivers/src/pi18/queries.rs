@@ -125,24 +125,7 @@ impl FromStr for Query {
 /// Parse an MCHGCR / MUCHGCR payload (`010,020,030,…`): a list of whole amperes of any length
 /// (the spec shows 7 values, units send 8, 9 or 12).
 pub fn parse_current_options(query: Query, payload: &str) -> Result<Vec<u32>, DecodeError> {
-    let invalid = |reason: String| DecodeError::InvalidPayload {
-        query: query.to_string(),
-        reason,
-    };
-    let options = payload
-        .split(',')
-        .map(|tok| {
-            if tok.is_empty() || tok.len() > 4 || !tok.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid(format!("current option {tok:?} is not a number")));
-            }
-            tok.parse::<u32>()
-                .map_err(|_| invalid(format!("current option {tok:?} is not a number")))
-        })
-        .collect::<Result<Vec<u32>, DecodeError>>()?;
-    if options.is_empty() {
-        return Err(invalid("no current options in reply".to_string()));
-    }
-    Ok(options)
+    crate::voltronic::parse_current_list(query.command(), payload.split(','))
 }
 
 #[cfg(test)]

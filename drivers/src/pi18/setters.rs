@@ -20,13 +20,14 @@
 //! the currents against what the unit itself lists (MCHGCR / MUCHGCR). After the `^1`,
 //! [`Setter::readback`] says which query and field should now show the new value.
 
-use std::fmt;
-
 use super::codec::{RequestKind, encode_request};
 pub use super::error::ValidationError;
 use super::queries::Query;
 pub use crate::pi30::setters::{SetterSpec, SpecKind};
 use crate::reading::{Reading, Value};
+use crate::voltronic::{
+    check_current, check_listed, check_unit, out_of_range, parse_digits, pick, split_unit, words,
+};
 
 /// Output source priority (POP, PIRI field 17).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,13 +55,7 @@ impl ParallelId {
     pub const SINGLE: ParallelId = ParallelId(0);
 
     pub fn new(setting: &'static str, id: u8) -> Result<Self, ValidationError> {
-        if id > 9 {
-            return Err(out_of_range(
-                setting,
-                format!("unit {id}"),
-                "parallel unit 0-9",
-            ));
-        }
+        check_unit(setting, id)?;
         Ok(ParallelId(id))
     }
 
@@ -75,9 +70,7 @@ pub struct Amps(u16);
 
 impl Amps {
     pub fn new(setting: &'static str, amps: u16) -> Result<Self, ValidationError> {
-        if !(1..=999).contains(&amps) {
-            return Err(out_of_range(setting, format!("{amps} A"), "1-999 A"));
-        }
+        check_current(setting, amps)?;
         Ok(Amps(amps))
     }
 
@@ -137,14 +130,6 @@ impl Readback {
 pub struct UnitLimits {
     pub max_charging_currents: Vec<u32>,
     pub max_utility_charging_currents: Vec<u32>,
-}
-
-fn out_of_range(setting: &'static str, value: impl fmt::Display, allowed: &str) -> ValidationError {
-    ValidationError::OutOfRange {
-        setting,
-        value: value.to_string(),
-        allowed: allowed.to_string(),
-    }
 }
 
 const OUTPUT_SOURCE_PRIORITY: &str = "output_source_priority";
@@ -251,25 +236,13 @@ impl Setter {
 
     /// Check against the unit's own lists. Empty lists mean "unknown": not checked.
     pub fn check_limits(&self, limits: &UnitLimits) -> Result<(), ValidationError> {
-        let check_list = |setting: &'static str, amps: Amps, list: &[u32]| {
-            if list.is_empty() || list.contains(&u32::from(amps.0)) {
-                Ok(())
-            } else {
-                let allowed: Vec<String> = list.iter().map(|a| format!("{a} A")).collect();
-                Err(ValidationError::NotAllowedByUnit {
-                    setting,
-                    value: format!("{} A", amps.0),
-                    allowed: allowed.join(", "),
-                })
-            }
-        };
         match *self {
             Setter::MaxChargingCurrent { amps, .. } => {
-                check_list(MAX_CHARGING_CURRENT, amps, &limits.max_charging_currents)
+                check_listed(MAX_CHARGING_CURRENT, amps.0, &limits.max_charging_currents)
             }
-            Setter::MaxUtilityChargingCurrent { amps, .. } => check_list(
+            Setter::MaxUtilityChargingCurrent { amps, .. } => check_listed(
                 MAX_UTILITY_CHARGING_CURRENT,
-                amps,
+                amps.0,
                 &limits.max_utility_charging_currents,
             ),
             Setter::OutputSourcePriority(_) | Setter::ChargerSourcePriority { .. } => Ok(()),
@@ -302,59 +275,6 @@ const CSP: &[(&str, ChargerSourcePriority)] = &[
     ("solar_and_utility", ChargerSourcePriority::SolarAndUtility),
     ("solar_only", ChargerSourcePriority::SolarOnly),
 ];
-
-fn pick<T: Copy>(
-    setting: &'static str,
-    value: &str,
-    options: &[(&str, T)],
-) -> Result<T, ValidationError> {
-    let v = value.trim().to_ascii_lowercase().replace(['-', ' '], "_");
-    options
-        .iter()
-        .find(|(n, _)| *n == v)
-        .map(|(_, t)| *t)
-        .ok_or_else(|| ValidationError::InvalidFormat {
-            setting,
-            value: value.to_string(),
-            expected: format!(
-                "one of {}",
-                options
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join("|")
-            ),
-        })
-}
-
-/// Digits only (no sign, no decimal), at most `max_len` of them.
-fn parse_digits(
-    setting: &'static str,
-    value: &str,
-    max_len: usize,
-) -> Result<u16, ValidationError> {
-    let v = value.trim();
-    let bad = || ValidationError::InvalidFormat {
-        setting,
-        value: value.to_string(),
-        expected: format!("a whole number (up to {max_len} digits)"),
-    };
-    if v.is_empty() || v.len() > max_len || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    v.parse().map_err(|_| bad())
-}
-
-/// Optional `<unit>:` prefix (`1:solar_only`); default unit 0.
-fn split_unit<'a>(setting: &'static str, value: &'a str) -> Result<(u8, &'a str), ValidationError> {
-    match value.split_once(':') {
-        Some((u, rest)) => {
-            let unit = parse_digits(setting, u, 1)?;
-            Ok((unit as u8, rest))
-        }
-        None => Ok((0, value)),
-    }
-}
 
 /// Build a setter from a user-facing name and value, e.g. `("output_source_priority",
 /// "sbu_first")`, `("charger_source_priority", "solar_only")`, `("max_charging_current", "60")`,
@@ -455,17 +375,6 @@ pub fn parse_command(command: &str) -> Result<Setter, ValidationError> {
         };
     }
     Err(unknown())
-}
-
-/// The first word of each value of an option table.
-fn words<T: PartialEq>(options: &[(&'static str, T)]) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = Vec::new();
-    for (i, (name, value)) in options.iter().enumerate() {
-        if !options[..i].iter().any(|(_, earlier)| earlier == value) {
-            out.push(name);
-        }
-    }
-    out
 }
 
 /// The settings a form offers, in PI30's [`SetterSpec`] shape. The currents are 1-999 A here;

@@ -67,31 +67,9 @@ fn dec(id: &str) -> Reading {
     decode_frame(v.command, &v.reply, strict()).unwrap_or_else(|e| panic!("{id}: {e}"))
 }
 
-#[derive(Debug)]
-enum E {
-    F(f64),
-    I(i64),
-    T(&'static str),
-    B(bool),
-}
+// `check(id, reading, expected)`: each (name, value) with its type; floats to 1e-9.
+use crate::voltronic::expect::{E, check_fields as check};
 use E::{B, F, I, T};
-
-/// Asserts each (name, value) with its type; floats to 1e-9.
-fn check(id: &str, r: &Reading, expected: &[(&str, E)]) {
-    for (name, e) in expected {
-        let v = r
-            .value(name)
-            .unwrap_or_else(|| panic!("{id}: missing field {name} in {r:?}"));
-        let ok = match (e, v) {
-            (F(x), Value::Float(y)) => (x - y).abs() < 1e-9,
-            (I(x), Value::Int(y)) => x == y,
-            (T(x), Value::Text(y)) => x == y,
-            (B(x), Value::Bool(y)) => x == y,
-            _ => false,
-        };
-        assert!(ok, "{id} {name}: expected {e:?}, got {v:?}");
-    }
-}
 
 fn raw<'a>(r: &'a Reading, name: &str) -> Option<&'a str> {
     r.get(name).and_then(|f| f.raw.as_deref())

@@ -13,15 +13,8 @@
 //! reports padded with zeros, serial transports may append `LF`: both are tolerated.
 
 pub use super::error::FrameError;
-
-/// CRC-16/XMODEM (the `crc` crate's catalogue entry): poly 0x1021, init 0x0000, no reflection,
-/// no final xor.
-const XMODEM: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
-
-/// CRC-16/XMODEM of `data` (check value 0x31C3 for `123456789`).
-pub fn crc_xmodem(data: &[u8]) -> u16 {
-    XMODEM.checksum(data)
-}
+pub use crate::voltronic::crc_xmodem;
+use crate::voltronic::{frame_body, is_reserved, printable, wire_crc};
 
 /// Options for building request frames.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -51,21 +44,11 @@ pub enum Reply {
     Echo(String),
 }
 
-fn escape_byte(byte: u8, opts: EncodeOptions) -> u8 {
-    match byte {
-        0x28 | 0x0D | 0x0A => byte + 1,
-        0x00 if opts.escape_zero => 0x01,
-        _ => byte,
-    }
-}
-
 /// `body` + escaped CRC + `CR`.
 pub fn encode_frame(body: &[u8], opts: EncodeOptions) -> Vec<u8> {
-    let [hi, lo] = crc_xmodem(body).to_be_bytes();
     let mut frame = Vec::with_capacity(body.len() + 3);
     frame.extend_from_slice(body);
-    frame.push(escape_byte(hi, opts));
-    frame.push(escape_byte(lo, opts));
+    frame.extend_from_slice(&wire_crc(body, opts.escape_zero));
     frame.push(b'\r');
     frame
 }
@@ -77,37 +60,12 @@ pub fn encode_command(command: &str, opts: EncodeOptions) -> Vec<u8> {
 
 /// Does a received CRC byte match the computed one, escaped or not?
 fn crc_byte_matches(received: u8, computed: u8) -> bool {
-    received == computed
-        || (matches!(computed, 0x28 | 0x0D | 0x0A | 0x00) && received == computed + 1)
+    received == computed || ((is_reserved(computed) || computed == 0) && received == computed + 1)
 }
 
 /// Splits `body` (frame without CR) into content and CRC if the last two bytes are a valid CRC.
 fn split_valid_crc(body: &[u8]) -> Result<&[u8], FrameError> {
-    let Some((content, crc)) = body.split_last_chunk::<2>() else {
-        return Err(FrameError::TooShort { len: body.len() });
-    };
-    let expected = crc_xmodem(content);
-    let [hi, lo] = expected.to_be_bytes();
-    if crc_byte_matches(crc[0], hi) && crc_byte_matches(crc[1], lo) {
-        Ok(content)
-    } else {
-        Err(FrameError::Crc {
-            expected,
-            got: u16::from_be_bytes(*crc),
-        })
-    }
-}
-
-/// Printable ASCII check; `base` is the offset of `bytes` within the frame (for the message).
-fn printable(bytes: &[u8], base: usize) -> Result<String, FrameError> {
-    match bytes.iter().position(|b| !(0x20..=0x7E).contains(b)) {
-        Some(offset) => Err(FrameError::NonAscii {
-            offset: base + offset,
-            byte: bytes.get(offset).copied().unwrap_or(0),
-        }),
-        // All bytes are ASCII, so this conversion is lossless.
-        None => Ok(bytes.iter().map(|&b| char::from(b)).collect()),
-    }
+    crate::voltronic::split_valid_crc(body, crc_byte_matches)
 }
 
 fn data_reply(payload: String) -> Result<Reply, FrameError> {
@@ -122,17 +80,7 @@ fn data_reply(payload: String) -> Result<Reply, FrameError> {
 /// Parse one reply frame (see the module docs for the accepted forms).
 pub fn decode_reply(frame: &[u8], opts: DecodeOptions) -> Result<Reply, FrameError> {
     // Strip HID zero padding and a trailing LF, in any order, then require the CR.
-    let mut end = frame.len();
-    while end > 0 && matches!(frame.get(end - 1), Some(0x00 | b'\n')) {
-        end -= 1;
-    }
-    let trimmed = frame.get(..end).unwrap_or_default();
-    let Some((&last, body)) = trimmed.split_last() else {
-        return Err(FrameError::Empty);
-    };
-    if last != b'\r' {
-        return Err(FrameError::Unterminated);
-    }
+    let body = frame_body(frame)?;
     let Some(&first) = body.first() else {
         return Err(FrameError::Empty);
     };

@@ -30,8 +30,12 @@ use std::borrow::Cow;
 use super::codec::{DecodeOptions, Reply, decode_reply};
 use super::enums::*;
 pub use super::error::{DecodeError, Pi30Error};
-use super::queries::{Query, parse_current_options};
+use super::queries::Query;
 use crate::reading::{Field, Reading, Value};
+use crate::voltronic::{
+    MAX_NUMBER_LEN, check_plausible, current_options_field, enum_field, invalid_flags,
+    invalid_number, invalid_payload, lookup_keyed, lookup_opt, missing, parse_current_list, spec,
+};
 
 /// Which family of PI30 firmware the unit runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,57 +60,25 @@ enum Kind {
     Flags(&'static [&'static str]),
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Spec {
-    name: &'static str,
-    unit: Option<&'static str>,
-    kind: Kind,
-}
+type Spec = crate::voltronic::Spec<Kind>;
 
-const fn unit(u: &'static str) -> Option<&'static str> {
-    if u.is_empty() { None } else { Some(u) }
-}
 const fn fl(name: &'static str, u: &'static str) -> Spec {
-    Spec {
-        name,
-        unit: unit(u),
-        kind: Kind::Float,
-    }
+    spec(name, u, Kind::Float)
 }
 const fn int(name: &'static str, u: &'static str) -> Spec {
-    Spec {
-        name,
-        unit: unit(u),
-        kind: Kind::Int,
-    }
+    spec(name, u, Kind::Int)
 }
 const fn text(name: &'static str) -> Spec {
-    Spec {
-        name,
-        unit: None,
-        kind: Kind::Text,
-    }
+    spec(name, "", Kind::Text)
 }
 const fn opt(name: &'static str, table: &'static [&'static str]) -> Spec {
-    Spec {
-        name,
-        unit: None,
-        kind: Kind::Opt(table),
-    }
+    spec(name, "", Kind::Opt(table))
 }
 const fn keyed(name: &'static str, table: &'static [(&'static str, &'static str)]) -> Spec {
-    Spec {
-        name,
-        unit: None,
-        kind: Kind::Keyed(table),
-    }
+    spec(name, "", Kind::Keyed(table))
 }
 const fn flags(name: &'static str, names: &'static [&'static str]) -> Spec {
-    Spec {
-        name,
-        unit: None,
-        kind: Kind::Flags(names),
-    }
+    spec(name, "", Kind::Flags(names))
 }
 
 /// QPIGS device status bits b7..b0, left to right: the names the decoder gives them.
@@ -455,30 +427,11 @@ pub fn decode_payload(
             } else {
                 "max_utility_charging_current_options"
             };
-            let options = parse_current_options(payload).map_err(|e| match e {
-                DecodeError::InvalidPayload { reason, .. } => DecodeError::InvalidPayload {
-                    query: qn.clone(),
-                    reason,
-                },
-                other => other,
-            })?;
-            let list: Vec<String> = options.iter().map(u32::to_string).collect();
-            r.push(
-                Field::new(name, list.join(" "))
-                    .with_unit("A")
-                    .with_raw(payload.trim()),
-            );
+            let options = parse_current_list(&qn, payload.split_ascii_whitespace())?;
+            r.push(current_options_field(name, &options, payload.trim()));
         }
     }
-    // Physical limits (crate::plausible): a value no real unit can have is an error, never a
-    // reading.
-    crate::plausible::check_reading(&r).map_err(|e| DecodeError::Implausible {
-        query: qn.clone(),
-        field: e.field,
-        value: e.value.to_string(),
-        min: e.min.to_string(),
-        max: e.max.to_string(),
-    })?;
+    check_plausible(&qn, &r)?;
     Ok(r)
 }
 
@@ -513,13 +466,7 @@ fn single_text(
 ) -> Result<(), DecodeError> {
     let value = payload.trim();
     if value.is_empty() {
-        return Err(DecodeError::MissingField {
-            query: query.to_string(),
-            field: name,
-            position: 1,
-            got: 0,
-            required: 1,
-        });
+        return Err(missing(query, 0, 1, name));
     }
     r.push(Field::new(name, value));
     Ok(())
@@ -528,10 +475,7 @@ fn single_text(
 /// QSID: `NN<serial...>` where NN is the number of valid serial digits that follow (V03).
 fn decode_qsid(query: &str, payload: &str, r: &mut Reading) -> Result<(), DecodeError> {
     let p = payload.trim();
-    let invalid = |reason: String| DecodeError::InvalidPayload {
-        query: query.to_string(),
-        reason,
-    };
+    let invalid = |reason: String| invalid_payload(query, reason);
     let len: usize = p
         .get(..2)
         .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
@@ -555,11 +499,7 @@ fn decode_qpiws(
 ) -> Result<(), DecodeError> {
     let bits = payload.trim();
     if bits.len() < 32 || !bits.bytes().all(|b| b == b'0' || b == b'1') {
-        return Err(DecodeError::InvalidFlags {
-            query: query.to_string(),
-            field: "warning_status",
-            token: bits.to_string(),
-        });
+        return Err(invalid_flags(query, "warning_status", bits));
     }
     let names = match variant {
         Variant::Pi30 => WARNINGS_PI30,
@@ -592,10 +532,7 @@ fn decode_qflag(
         Variant::Pi30 => FLAGS_PI30,
         Variant::Pi30Max => FLAGS_MAX,
     };
-    let invalid = |reason: String| DecodeError::InvalidPayload {
-        query: query.to_string(),
-        reason,
-    };
+    let invalid = |reason: String| invalid_payload(query, reason);
     let mut state: Option<bool> = None;
     let mut seen: Vec<char> = Vec::new();
     for c in payload.trim().chars() {
@@ -640,22 +577,7 @@ fn positional(
     required: usize,
     r: &mut Reading,
 ) -> Result<(), DecodeError> {
-    if tokens.len() < required {
-        return Err(DecodeError::MissingField {
-            query: query.to_string(),
-            field: specs.get(tokens.len()).map_or("?", |s| s.name),
-            position: tokens.len() + 1,
-            got: tokens.len(),
-            required,
-        });
-    }
-    for (i, tok) in tokens.iter().enumerate() {
-        match specs.get(i) {
-            Some(spec) => decode_token(query, spec, tok, r)?,
-            None => r.push(Field::new(format!("unknown_{}", i + 1), *tok)),
-        }
-    }
-    Ok(())
+    crate::voltronic::positional(query, tokens, specs, required, r, decode_token)
 }
 
 /// Strict decimal syntax: optional sign, digits, at most one '.', at least one digit.
@@ -673,11 +595,6 @@ fn is_decimal(tok: &str) -> bool {
     n > 0 && dots <= 1
 }
 
-/// Longest numeric token accepted. Real fields are at most 6 characters (`03749`, `103.8`,
-/// `00.00`); 16 leaves room for any firmware while refusing a run of digits that can only be a
-/// broken reply (a 401-digit field would otherwise parse to `inf` and be printed as `null`).
-const MAX_NUMBER_LEN: usize = 16;
-
 fn parse_float(tok: &str) -> Option<f64> {
     if is_decimal(tok) && tok.len() <= MAX_NUMBER_LEN {
         tok.parse().ok().filter(|v: &f64| v.is_finite())
@@ -694,25 +611,13 @@ fn parse_int(tok: &str) -> Option<i64> {
     }
 }
 
-fn lookup_opt(table: &[&'static str], tok: &str) -> Option<&'static str> {
-    let code: usize = if tok.bytes().all(|b| b.is_ascii_digit()) {
-        tok.parse().ok()?
+/// An enumeration code: digits only.
+fn code(tok: &str) -> Option<i64> {
+    if tok.bytes().all(|b| b.is_ascii_digit()) {
+        tok.parse().ok()
     } else {
-        return None;
-    };
-    table.get(code).copied()
-}
-
-fn lookup_keyed(table: &[(&'static str, &'static str)], tok: &str) -> Option<&'static str> {
-    if let Some((_, name)) = table.iter().find(|(k, _)| *k == tok) {
-        return Some(name);
+        None
     }
-    // "0" and "00" are the same fault code.
-    let n = parse_int(tok)?;
-    table
-        .iter()
-        .find(|(k, _)| parse_int(k) == Some(n))
-        .map(|(_, name)| *name)
 }
 
 fn decode_token(query: &str, spec: &Spec, tok: &str, r: &mut Reading) -> Result<(), DecodeError> {
@@ -720,19 +625,11 @@ fn decode_token(query: &str, spec: &Spec, tok: &str, r: &mut Reading) -> Result<
     if tok.bytes().all(|b| b == b'-') {
         return Ok(());
     }
-    let bad_number = || DecodeError::InvalidNumber {
-        query: query.to_string(),
-        field: spec.name,
-        token: tok.to_string(),
-    };
-    let with_unit = |f: Field| match spec.unit {
-        Some(u) => f.with_unit(u),
-        None => f,
-    };
+    let bad_number = || invalid_number(query, spec.name, tok);
     match spec.kind {
         Kind::Float => {
             let v = parse_float(tok).ok_or_else(bad_number)?;
-            r.push(with_unit(Field::new(spec.name, v)));
+            r.push(spec.field(v));
         }
         Kind::Int => {
             // An integer field sent with a decimal point keeps its precision as a float rather
@@ -741,26 +638,19 @@ fn decode_token(query: &str, spec: &Spec, tok: &str, r: &mut Reading) -> Result<
                 Some(i) => Value::Int(i),
                 None => Value::Float(parse_float(tok).ok_or_else(bad_number)?),
             };
-            r.push(with_unit(Field::new(spec.name, v)));
+            r.push(spec.field(v));
         }
         Kind::Text => r.push(Field::new(spec.name, tok)),
-        Kind::Opt(table) => {
-            let name =
-                lookup_opt(table, tok).map_or_else(|| format!("Unknown ({tok})"), str::to_string);
-            r.push(Field::new(spec.name, name).with_raw(tok));
-        }
-        Kind::Keyed(table) => {
-            let name =
-                lookup_keyed(table, tok).map_or_else(|| format!("Unknown ({tok})"), str::to_string);
-            r.push(Field::new(spec.name, name).with_raw(tok));
-        }
+        Kind::Opt(table) => r.push(enum_field(spec.name, lookup_opt(table, tok, code), tok)),
+        // "0" and "00" are the same fault code.
+        Kind::Keyed(table) => r.push(enum_field(
+            spec.name,
+            lookup_keyed(table, tok, parse_int),
+            tok,
+        )),
         Kind::Flags(names) => {
             if !tok.bytes().all(|b| b == b'0' || b == b'1') {
-                return Err(DecodeError::InvalidFlags {
-                    query: query.to_string(),
-                    field: spec.name,
-                    token: tok.to_string(),
-                });
+                return Err(invalid_flags(query, spec.name, tok));
             }
             for (i, b) in tok.bytes().enumerate() {
                 let name: Cow<'static, str> = match names.get(i) {
@@ -888,30 +778,12 @@ mod tests {
             .unwrap_or_else(|e| panic!("{query}: {e}"))
     }
 
-    #[derive(Debug)]
-    enum E {
-        F(f64),
-        I(i64),
-        T(&'static str),
-        B(bool),
-    }
+    use crate::voltronic::expect::{E, check_fields};
     use E::{B, F, I, T};
 
-    /// Asserts each (name, value[, unit]) and that values have the expected type.
+    /// Asserts each (name, value) and that values have the expected type.
     fn check(r: &Reading, expected: &[(&str, E)]) {
-        for (name, e) in expected {
-            let v = r
-                .value(name)
-                .unwrap_or_else(|| panic!("missing field {name} in {r:?}"));
-            let ok = match (e, v) {
-                (F(x), Value::Float(y)) => (x - y).abs() < 1e-9,
-                (I(x), Value::Int(y)) => x == y,
-                (T(x), Value::Text(y)) => x == y,
-                (B(x), Value::Bool(y)) => x == y,
-                _ => false,
-            };
-            assert!(ok, "{name}: expected {e:?}, got {v:?}");
-        }
+        check_fields("PI30", r, expected);
     }
 
     fn unit_of(r: &Reading, name: &str) -> Option<&'static str> {

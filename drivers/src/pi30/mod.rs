@@ -5,6 +5,9 @@
 //! - [`fields`]: reply payloads -> typed [`crate::Reading`]s with mpp-solar's field names;
 //! - [`queries`]: typed queries (names, parsing) and the QMCHGCR/QMUCHGCR current lists;
 //! - [`setters`]: validated setters (limits, read-back descriptions).
+//!
+//! The CRC, the frame checks and the field and setter helpers it shares with [`crate::pi18`] are
+//! in the crate-private `voltronic` module.
 pub mod codec;
 pub mod driver;
 pub(crate) mod enums;

@@ -99,24 +99,7 @@ impl FromStr for Query {
 
 /// Parse a QMCHGCR / QMUCHGCR payload (`010 020 030 ...`).
 pub fn parse_current_options(payload: &str) -> Result<Vec<u32>, DecodeError> {
-    let invalid = |reason: String| DecodeError::InvalidPayload {
-        query: "QMCHGCR".to_string(),
-        reason,
-    };
-    let options = payload
-        .split_ascii_whitespace()
-        .map(|tok| {
-            if tok.is_empty() || tok.len() > 4 || !tok.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(invalid(format!("current option {tok:?} is not a number")));
-            }
-            tok.parse::<u32>()
-                .map_err(|_| invalid(format!("current option {tok:?} is not a number")))
-        })
-        .collect::<Result<Vec<u32>, DecodeError>>()?;
-    if options.is_empty() {
-        return Err(invalid("no current options in reply".to_string()));
-    }
-    Ok(options)
+    crate::voltronic::parse_current_list("QMCHGCR", payload.split_ascii_whitespace())
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ use std::fmt;
 pub use super::error::ValidationError;
 use super::queries::Query;
 use crate::reading::{Reading, Value};
+use crate::voltronic::{
+    check_current, check_listed, check_unit, out_of_range, parse_digits, pick, split_unit, words,
+};
 
 /// Output source priority (POP). PI30MAX names the same codes Utility-Solar-Battery,
 /// Solar-Utility-Battery, Solar-Battery-Utility.
@@ -341,32 +344,6 @@ pub struct UnitLimits {
     pub nominal_battery_voltage: Option<f64>,
 }
 
-fn out_of_range(setting: &'static str, value: impl fmt::Display, allowed: &str) -> ValidationError {
-    ValidationError::OutOfRange {
-        setting,
-        value: value.to_string(),
-        allowed: allowed.to_string(),
-    }
-}
-
-fn check_unit(setting: &'static str, unit: u8) -> Result<(), ValidationError> {
-    if unit > 9 {
-        return Err(out_of_range(
-            setting,
-            format!("unit {unit}"),
-            "parallel unit 0-9",
-        ));
-    }
-    Ok(())
-}
-
-fn check_current(setting: &'static str, amps: u16) -> Result<(), ValidationError> {
-    if !(1..=999).contains(&amps) {
-        return Err(out_of_range(setting, format!("{amps} A"), "1-999 A"));
-    }
-    Ok(())
-}
-
 impl Setter {
     /// A battery voltage from a float (e.g. 56.4). Refuses NaN, negatives, more than one
     /// decimal and values outside every system voltage's documented range.
@@ -643,28 +620,16 @@ impl Setter {
 
     /// Check against the unit's own limits. Empty lists / `None` mean "unknown": not checked.
     pub fn check_limits(&self, limits: &UnitLimits) -> Result<(), ValidationError> {
-        let check_list = |setting: &'static str, amps: u16, list: &[u32]| {
-            if list.is_empty() || list.contains(&u32::from(amps)) {
-                Ok(())
-            } else {
-                let allowed: Vec<String> = list.iter().map(|a| format!("{a} A")).collect();
-                Err(ValidationError::NotAllowedByUnit {
-                    setting,
-                    value: format!("{amps} A"),
-                    allowed: allowed.join(", "),
-                })
-            }
-        };
         match *self {
             Setter::MaxChargingCurrent(a) => {
-                check_list("max_charging_current", a, &limits.max_charging_currents)
+                check_listed("max_charging_current", a, &limits.max_charging_currents)
             }
-            Setter::MaxChargingCurrentParallel { amps, .. } => check_list(
+            Setter::MaxChargingCurrentParallel { amps, .. } => check_listed(
                 "max_charging_current_parallel",
                 amps,
                 &limits.max_charging_currents,
             ),
-            Setter::MaxUtilityChargingCurrent(a) => check_list(
+            Setter::MaxUtilityChargingCurrent(a) => check_listed(
                 "max_utility_charging_current",
                 a,
                 &limits.max_utility_charging_currents,
@@ -742,48 +707,6 @@ fn static_name(name: &str) -> &'static str {
         .unwrap_or("setting")
 }
 
-fn pick<T: Copy>(
-    setting: &'static str,
-    value: &str,
-    options: &[(&str, T)],
-) -> Result<T, ValidationError> {
-    let v = value.trim().to_ascii_lowercase().replace(['-', ' '], "_");
-    options
-        .iter()
-        .find(|(n, _)| *n == v)
-        .map(|(_, t)| *t)
-        .ok_or_else(|| ValidationError::InvalidFormat {
-            setting,
-            value: value.to_string(),
-            expected: format!(
-                "one of {}",
-                options
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join("|")
-            ),
-        })
-}
-
-/// Digits only (no sign, no exponent, no decimal), at most `max_len` of them.
-fn parse_digits(
-    setting: &'static str,
-    value: &str,
-    max_len: usize,
-) -> Result<u16, ValidationError> {
-    let v = value.trim();
-    let bad = || ValidationError::InvalidFormat {
-        setting,
-        value: value.to_string(),
-        expected: format!("a whole number (up to {max_len} digits)"),
-    };
-    if v.is_empty() || v.len() > max_len || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    v.parse().map_err(|_| bad())
-}
-
 /// `nn` or `nn.n` volts, parsed without floating point.
 fn parse_decivolts(setting: &'static str, value: &str) -> Result<Decivolts, ValidationError> {
     let v = value.trim();
@@ -811,17 +734,6 @@ fn parse_decivolts(setting: &'static str, value: &str) -> Result<Decivolts, Vali
         frac.parse().map_err(|_| bad())?
     };
     Ok(Decivolts(w * 10 + f))
-}
-
-/// Optional `<unit>:` prefix for parallel setters (`1:parallel`); default unit 0.
-fn split_unit<'a>(setting: &'static str, value: &'a str) -> Result<(u8, &'a str), ValidationError> {
-    match value.split_once(':') {
-        Some((u, rest)) => {
-            let unit = parse_digits(setting, u, 1)?;
-            Ok((unit as u8, rest))
-        }
-        None => Ok((0, value)),
-    }
 }
 
 const OSP: &[(&str, OutputSourcePriority)] = &[
@@ -893,18 +805,6 @@ pub enum SpecKind {
 pub struct SetterSpec {
     pub name: &'static str,
     pub kind: SpecKind,
-}
-
-/// The words of an option table, the first one of each value (later ones are synonyms, such
-/// as PI30MAX's names of the same priorities).
-fn words<T: PartialEq>(options: &[(&'static str, T)]) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = Vec::new();
-    for (i, (name, value)) in options.iter().enumerate() {
-        if !options[..i].iter().any(|(_, earlier)| earlier == value) {
-            out.push(name);
-        }
-    }
-    out
 }
 
 /// The first word of an option table whose value has the protocol code `code`.
