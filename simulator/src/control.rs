@@ -5,7 +5,7 @@
 //! |---------------------------------------|-------------------------|---------------------------------------|
 //! | GET  /health                          |                         | `{"ok":true,"speed":X}`               |
 //! | GET  /devices                         |                         | every device, state included          |
-//! | GET  /devices/{name}                  |                         | one device: model state, faults, ...  |
+//! | GET  /devices/{name}                  |                         | one device: protocol, state, faults…  |
 //! | POST /devices/{name}/env              | `{"key": value, ...}`   | set environment values (all or none)  |
 //! | POST /devices/{name}/faults           | `{"fault": value, ...}` | merge into the current faults         |
 //! | DELETE /devices/{name}/faults         |                         | clear all faults                      |

@@ -77,6 +77,14 @@ impl Model {
         }
     }
 
+    /// The protocol the device speaks (`pi30`, `pi30max`, `pi18`, `pi17`, `pi16`, `vedirect`).
+    fn protocol(&self) -> &'static str {
+        match self {
+            Model::Inverter(m) => m.protocol().name(),
+            Model::Bmv(_) | Model::Mppt(_) => "vedirect",
+        }
+    }
+
     fn reset(&mut self) {
         match self {
             Model::Inverter(m) => m.reset(),
@@ -304,6 +312,7 @@ impl Device {
         json!({
             "name": self.name,
             "kind": self.kind,
+            "protocol": st.model.protocol(),
             "locked": st.locked,
             "sim_time_s": st.sim_time.as_secs_f64(),
             "faults": st.faults,

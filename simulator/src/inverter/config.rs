@@ -19,6 +19,34 @@ pub enum Variant {
     Max,
 }
 
+/// Protocol personality: which Voltronic protocol family the unit speaks on the wire
+/// (`../shared/reference/pi18/README.md` §4). `pi30` and `pi30max` are the full PI30 model
+/// (`pi30max` is the same as `variant = "max"`); `pi18` is a full PI18 model of the same unit
+/// (`pi18.rs`); `pi17` and `pi16` only answer the identification probes (`families.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Pi30,
+    Pi30Max,
+    Pi18,
+    Pi17,
+    Pi16,
+}
+
+impl Protocol {
+    /// The config / API spelling (`pi30max`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Pi30 => "pi30",
+            Protocol::Pi30Max => "pi30max",
+            Protocol::Pi18 => "pi18",
+            Protocol::Pi17 => "pi17",
+            Protocol::Pi16 => "pi16",
+        }
+    }
+}
+
 /// Configuration of one simulated inverter (or parallel stack of identical units).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -34,6 +62,10 @@ pub struct InverterConfig {
     /// Secondary CPU firmware, `NNNNN.NN` (QVFW2 answers `VERFW2:` + this).
     pub firmware2: String,
     pub variant: Variant,
+    /// Protocol personality (default `pi30`). `pi30max` implies `variant = "max"`, and a
+    /// `variant = "max"` unit left at the default `pi30` is reported as `pi30max`; `pi18`,
+    /// `pi17` and `pi16` keep `variant` for the physics (PV2 exists with `max`).
+    pub protocol: Protocol,
     /// Rated apparent power (VA); above 9999 the power fields get 5 digits.
     pub rated_va: u32,
     /// Rated active power (W).
@@ -89,6 +121,7 @@ impl Default for InverterConfig {
             firmware: "00072.70".to_owned(),
             firmware2: "00072.70".to_owned(),
             variant: Variant::Pi30,
+            protocol: Protocol::Pi30,
             rated_va: 5000,
             rated_w: 4000,
             nominal_battery_v: 48,
@@ -185,6 +218,11 @@ impl InverterConfig {
     /// A copy with every invalid field replaced by its default (what `new` runs on).
     pub(crate) fn repaired(mut self) -> Self {
         let d = InverterConfig::default();
+        match (self.protocol, self.variant) {
+            (Protocol::Pi30Max, _) => self.variant = Variant::Max,
+            (Protocol::Pi30, Variant::Max) => self.protocol = Protocol::Pi30Max,
+            _ => {}
+        }
         if self.serial.len() != 14 || !self.serial.bytes().all(|b| b.is_ascii_digit()) {
             self.serial = d.serial;
         }
@@ -311,6 +349,35 @@ mod tests {
         assert_eq!(c.rated_va, 11000);
         assert_eq!(c.serial, InverterConfig::default().serial);
         assert!(serde_json::from_str::<InverterConfig>(r#"{"bogus":1}"#).is_err());
+    }
+
+    #[test]
+    fn protocol_key_parses_and_agrees_with_variant() {
+        assert_eq!(InverterConfig::default().protocol, Protocol::Pi30);
+        for (text, p) in [
+            ("pi30", Protocol::Pi30),
+            ("pi30max", Protocol::Pi30Max),
+            ("pi18", Protocol::Pi18),
+            ("pi17", Protocol::Pi17),
+            ("pi16", Protocol::Pi16),
+        ] {
+            let c: InverterConfig =
+                serde_json::from_str(&format!(r#"{{"protocol":"{text}"}}"#)).unwrap();
+            assert_eq!(c.protocol, p);
+            assert_eq!(p.name(), text);
+        }
+        assert!(serde_json::from_str::<InverterConfig>(r#"{"protocol":"pi41"}"#).is_err());
+        let max: InverterConfig = serde_json::from_str(r#"{"protocol":"pi30max"}"#).unwrap();
+        assert_eq!(max.repaired().variant, Variant::Max);
+        let by_variant: InverterConfig = serde_json::from_str(r#"{"variant":"max"}"#).unwrap();
+        assert_eq!(by_variant.repaired().protocol, Protocol::Pi30Max);
+        let pi18: InverterConfig =
+            serde_json::from_str(r#"{"protocol":"pi18","variant":"max"}"#).unwrap();
+        let pi18 = pi18.repaired();
+        assert_eq!(
+            (pi18.protocol, pi18.variant),
+            (Protocol::Pi18, Variant::Max)
+        );
     }
 
     #[test]

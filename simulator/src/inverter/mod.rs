@@ -6,11 +6,18 @@
 //! section 3 with their ranges, and protocol-level faults (`(NAK`, PI17/PI18 `^0`, silence).
 //! Front ends (PTY, TCP, USB/IP) move bytes in and out; nothing here does I/O.
 //!
+//! The protocol personality (`protocol` in the config, [`Protocol`]) picks what the unit speaks:
+//! PI30 / PI30MAX (the above), PI18 (`pi18`: the same model in `^P`/`^D` framing), or PI17 / PI16
+//! (`families`: answers to the identification probes only).
+//!
 //! Layout: `config` (static description), `settings` (EEPROM), `state` (physics), `replies`
-//! (inquiry formatting), `setters` (setter parsing), `wire` (CRC and frames), `clock` (DAT/QT).
+//! (inquiry formatting), `setters` (setter parsing), `wire` (CRC and frames), `clock` (DAT/QT),
+//! `pi18` (PI18 requests, replies and setters), `families` (PI17 / PI16 identification).
 
 mod clock;
 mod config;
+mod families;
+mod pi18;
 mod ranges;
 mod replies;
 mod setters;
@@ -20,12 +27,14 @@ mod wire;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pi18;
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-pub use config::{InverterConfig, Variant};
+pub use config::{InverterConfig, Protocol, Variant};
 pub use replies::Warnings;
 pub use settings::{Flags, Settings, UnitSettings};
 pub use state::{ChargeStage, Env, Mode, UnitState};
@@ -127,6 +136,11 @@ impl InverterModel {
         &self.cfg
     }
 
+    /// The protocol personality the unit speaks.
+    pub fn protocol(&self) -> Protocol {
+        self.cfg.protocol
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
@@ -209,6 +223,61 @@ impl InverterModel {
         if self.faults.nak {
             return self.nak();
         }
+        match self.cfg.protocol {
+            Protocol::Pi30 | Protocol::Pi30Max => self.handle_pi30(request),
+            Protocol::Pi18 => self.handle_pi18(request),
+            Protocol::Pi17 => self.family_answer(families::pi17(request)),
+            Protocol::Pi16 => self.family_answer(families::pi16(request)),
+        }
+    }
+
+    fn family_answer(&mut self, answer: families::Answer) -> Response {
+        match answer {
+            families::Answer::Frame(bytes) => {
+                if bytes.starts_with(b"^0") {
+                    self.naks += 1;
+                }
+                Response::Reply(bytes)
+            }
+            families::Answer::Nak => self.nak(),
+        }
+    }
+
+    /// A PI18 request (`pi18.rs`): queries from the same state, setters on the same settings.
+    fn handle_pi18(&mut self, request: &[u8]) -> Response {
+        match pi18::parse(request) {
+            pi18::Request::Query(cmd) => match self.ctx().pi18_query(&cmd) {
+                Some(payload) => {
+                    if cmd == "PIRI" {
+                        // GS's "settings changed" flag holds until the next PIRI read
+                        // (reference §6).
+                        self.config_changed = false;
+                    }
+                    Response::Reply(pi18::data(&payload))
+                }
+                None => self.pi18_refuse(),
+            },
+            pi18::Request::Set(cmd) => match pi18::apply(&cmd, &self.cfg, &mut self.settings) {
+                pi18::SetOutcome::Refused => self.pi18_refuse(),
+                outcome => {
+                    if outcome == pi18::SetOutcome::Changed {
+                        self.config_changed = true;
+                        self.phys.settle(&self.cfg, &self.settings, &self.env);
+                    }
+                    Response::Reply(pi18::accept())
+                }
+            },
+            pi18::Request::Refused => self.pi18_refuse(),
+        }
+    }
+
+    /// `^0`, counted with the NAKs.
+    fn pi18_refuse(&mut self) -> Response {
+        self.naks += 1;
+        Response::Reply(pi18::refuse())
+    }
+
+    fn handle_pi30(&mut self, request: &[u8]) -> Response {
         let cmd = match wire::parse_request(request) {
             Ok(cmd) => cmd.to_owned(),
             Err(_) => return self.nak(),
@@ -236,6 +305,7 @@ impl InverterModel {
     pub fn snapshot(&self) -> Value {
         let to = |v: Result<Value, serde_json::Error>| v.unwrap_or(Value::Null);
         json!({
+            "protocol": self.cfg.protocol.name(),
             "config": to(serde_json::to_value(&self.cfg)),
             "settings": to(serde_json::to_value(&self.settings)),
             "env": to(serde_json::to_value(&self.env)),

@@ -35,7 +35,7 @@ pub struct Warnings {
 }
 
 /// Decimal with `prec` fraction digits, zero padded to `width`, clamped to what fits.
-fn fx(v: f64, width: usize, prec: usize) -> String {
+pub(super) fn fx(v: f64, width: usize, prec: usize) -> String {
     let int_digits = if prec > 0 { width - prec - 1 } else { width };
     let max = 10f64.powi(int_digits as i32) - 10f64.powi(-(prec as i32));
     let v = if v.is_finite() {
@@ -47,7 +47,7 @@ fn fx(v: f64, width: usize, prec: usize) -> String {
 }
 
 /// Integer (rounded), zero padded to `width`, clamped to what fits.
-fn ix(v: f64, width: usize) -> String {
+pub(super) fn ix(v: f64, width: usize) -> String {
     let max = 10f64.powi(width as i32) - 1.0;
     let n = if v.is_finite() {
         v.round().clamp(0.0, max) as u64
@@ -57,7 +57,7 @@ fn ix(v: f64, width: usize) -> String {
     format!("{n:0width$}")
 }
 
-fn bit(b: bool) -> char {
+pub(super) fn bit(b: bool) -> char {
     if b { '1' } else { '0' }
 }
 
@@ -71,25 +71,25 @@ impl Ctx<'_> {
         self.phys.battery_v + 0.05 * f64::from(self.settings.battery_adjust_steps)
     }
 
-    fn unit(&self, i: usize) -> UnitState {
+    pub(super) fn unit(&self, i: usize) -> UnitState {
         self.phys.units.get(i).cloned().unwrap_or_default()
     }
 
     /// Rounded output watts / VA of one unit (the integers on the wire).
-    fn unit_power(&self, i: usize) -> (u64, u64) {
+    pub(super) fn unit_power(&self, i: usize) -> (u64, u64) {
         let u = self.unit(i);
         let w = u.output_w.round().max(0.0) as u64;
         let va = (u.output_va.round().max(0.0) as u64).max(w);
         (w, va)
     }
 
-    fn load_percent(&self, w: u64, va: u64) -> u64 {
+    pub(super) fn load_percent(&self, w: u64, va: u64) -> u64 {
         let pw = w * 100 / u64::from(self.cfg.rated_w.max(1));
         let pva = va * 100 / u64::from(self.cfg.rated_va.max(1));
         pw.max(pva)
     }
 
-    fn unit_charge_a(&self, i: usize) -> u64 {
+    pub(super) fn unit_charge_a(&self, i: usize) -> u64 {
         self.unit(i).charge_a().round().max(0.0) as u64
     }
 

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::config::{InverterConfig, Variant};
+use super::config::{InverterConfig, Protocol, Variant};
 
 /// Enable/disable flags of QFLAG / PE / PD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -159,7 +159,9 @@ impl Settings {
             redischarge_dv: dv(54.0),
             battery_type: 0,
             input_range: 0,
-            output_priority: 0,
+            // PI18 has no utility-first output priority: its units default to solar first
+            // (PI18 POP0, Solar-Utility-Battery).
+            output_priority: u8::from(cfg.protocol == Protocol::Pi18),
             charge_stage: 0,
             cv_time_min: match cfg.variant {
                 Variant::Pi30 => 255,
