@@ -13,6 +13,8 @@ pub mod pi18;
 pub mod pi30;
 pub mod plausible;
 pub mod reading;
+#[cfg(test)]
+mod testing;
 pub mod transport;
 pub mod vedirect;
 mod voltronic;
