@@ -7,6 +7,7 @@
 //! common (CRC and frame checks, positional field decoding, setter-value parsing) is written once,
 //! in the crate-private `voltronic` module.
 
+pub mod detect;
 pub mod driver;
 pub mod link;
 pub mod pi18;
