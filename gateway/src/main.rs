@@ -42,8 +42,8 @@ enum Command {
     Query {
         #[arg(long)]
         port: String,
-        #[arg(long, value_enum, default_value_t = cli::oneshot::Protocol::Pi30)]
-        protocol: cli::oneshot::Protocol,
+        #[arg(long, value_enum, default_value_t = sungate::types::DriverKind::Pi30)]
+        protocol: sungate::types::DriverKind,
         /// Serial speed (default 2400 for PI30/PI18, 19200 for VE.Direct).
         #[arg(long)]
         baud: Option<u32>,
@@ -63,8 +63,8 @@ enum Command {
     Set {
         #[arg(long)]
         port: String,
-        #[arg(long, value_enum, default_value_t = cli::oneshot::Protocol::Pi30)]
-        protocol: cli::oneshot::Protocol,
+        #[arg(long, value_enum, default_value_t = sungate::types::DriverKind::Pi30)]
+        protocol: sungate::types::DriverKind,
         #[arg(long)]
         baud: Option<u32>,
         #[arg(long, default_value_t = 2.0)]

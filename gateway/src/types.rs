@@ -19,7 +19,8 @@ use sungate_drivers::{Value, pi18, pi30};
 /// serial speed, poll interval, queries, settings, how to build it) is answered by the methods
 /// below, and the rest of the gateway asks them instead of matching on the kind. Adding a driver
 /// means a variant here and an arm in each method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// The command line's `--protocol` takes the same names (`clap::ValueEnum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum DriverKind {
     Pi30,

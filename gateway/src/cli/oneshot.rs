@@ -18,20 +18,9 @@ use sungate_drivers::vedirect::driver::{VeDirectDriver, VeDirectOptions};
 use sungate_drivers::vedirect::registers;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Protocol {
-    Pi30,
-    Pi18,
-    Vedirect,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Json,
     Table,
-}
-
-fn default_baud(protocol: Protocol) -> u32 {
-    driver_kind(protocol).default_baud()
 }
 
 fn print(results: Vec<(String, Reading)>, format: Format) {
@@ -71,30 +60,22 @@ fn register(name: &str) -> Result<&'static registers::Register> {
     })
 }
 
-fn driver_kind(protocol: Protocol) -> DriverKind {
-    match protocol {
-        Protocol::Pi30 => DriverKind::Pi30,
-        Protocol::Pi18 => DriverKind::Pi18,
-        Protocol::Vedirect => DriverKind::Vedirect,
-    }
-}
-
 pub async fn query(
     port: &str,
-    protocol: Protocol,
+    protocol: DriverKind,
     baud: Option<u32>,
     commands: &[String],
     format: Format,
     timeout: Duration,
 ) -> Result<()> {
     if let [word] = commands {
-        if word.eq_ignore_ascii_case("identify") && protocol != Protocol::Vedirect {
+        if word.eq_ignore_ascii_case("identify") && protocol != DriverKind::Vedirect {
             return identify(port, protocol, baud, format, timeout).await;
         }
     }
     // Check every command before touching the port.
     let pi18_queries: Vec<sungate_drivers::pi18::Query> = match protocol {
-        Protocol::Pi18 => {
+        DriverKind::Pi18 => {
             if commands.is_empty() {
                 bail!("name at least one query, e.g. GS (or identify)");
             }
@@ -106,8 +87,8 @@ pub async fn query(
         _ => Vec::new(),
     };
     let queries: Vec<Query> = match protocol {
-        Protocol::Pi18 => Vec::new(),
-        Protocol::Pi30 => {
+        DriverKind::Pi18 => Vec::new(),
+        DriverKind::Pi30 => {
             if commands.is_empty() {
                 bail!("name at least one query, e.g. QPIGS");
             }
@@ -119,21 +100,21 @@ pub async fn query(
                 })
                 .collect::<Result<_>>()?
         }
-        Protocol::Vedirect => Vec::new(),
+        DriverKind::Vedirect => Vec::new(),
     };
     let regs = match protocol {
-        Protocol::Vedirect => commands
+        DriverKind::Vedirect => commands
             .iter()
             .map(|c| register(c))
             .collect::<Result<Vec<_>>>()?,
-        Protocol::Pi30 | Protocol::Pi18 => Vec::new(),
+        DriverKind::Pi30 | DriverKind::Pi18 => Vec::new(),
     };
-    let mut link = open_spec(port, baud.unwrap_or(default_baud(protocol)), timeout)
+    let mut link = open_spec(port, baud.unwrap_or(protocol.default_baud()), timeout)
         .await
         .map_err(|e| anyhow!(e))?;
     let mut results = Vec::new();
     match protocol {
-        Protocol::Pi30 => {
+        DriverKind::Pi30 => {
             let driver = Pi30Driver::new(Pi30Options {
                 reply_timeout: timeout,
                 ..Pi30Options::default()
@@ -146,7 +127,7 @@ pub async fn query(
                 results.push((q.command(), reading));
             }
         }
-        Protocol::Pi18 => {
+        DriverKind::Pi18 => {
             let mut driver = Pi18Driver::new(Pi18Options {
                 reply_timeout: timeout,
                 ..Pi18Options::default()
@@ -159,7 +140,7 @@ pub async fn query(
                 results.push((q.command().to_owned(), reading));
             }
         }
-        Protocol::Vedirect => {
+        DriverKind::Vedirect => {
             let mut driver = VeDirectDriver::new(VeDirectOptions::default());
             if regs.is_empty() {
                 let snapshot = driver
@@ -191,16 +172,16 @@ pub async fn query(
 
 pub async fn set(
     port: &str,
-    protocol: Protocol,
+    protocol: DriverKind,
     baud: Option<u32>,
     name: &str,
     value: &str,
     timeout: Duration,
 ) -> Result<()> {
     // Validate before anything could be written: the same check as MQTT commands.
-    sungate::setting::validate(driver_kind(protocol), name, value)
+    sungate::setting::validate(protocol, name, value)
         .map_err(|e| anyhow!("refused before sending: {e}"))?;
-    let mut link = open_spec(port, baud.unwrap_or(default_baud(protocol)), timeout)
+    let mut link = open_spec(port, baud.unwrap_or(protocol.default_baud()), timeout)
         .await
         .map_err(|e| anyhow!(e))?;
     let command = Command::Set {
@@ -208,8 +189,8 @@ pub async fn set(
         value: value.to_owned(),
     };
     let outcome = match protocol {
-        Protocol::Pi30 | Protocol::Pi18 => {
-            let mut driver = driver_kind(protocol).build(&[], timeout);
+        DriverKind::Pi30 | DriverKind::Pi18 => {
+            let mut driver = protocol.build(&[], timeout);
             // identify learns the unit's own limits (MCHGCR lists, nominal voltage) to check
             // against
             driver
@@ -218,7 +199,7 @@ pub async fn set(
                 .with_context(|| format!("identifying the unit on {port}"))?;
             driver.execute(link.as_mut(), &command).await?
         }
-        Protocol::Vedirect => {
+        DriverKind::Vedirect => {
             let reg = register(name)?;
             let command = Command::Set {
                 name: reg.name.to_owned(),
@@ -266,12 +247,12 @@ pub async fn scan(probe: bool) -> Result<()> {
 /// setter), and what a supported unit says about itself.
 async fn identify(
     port: &str,
-    protocol: Protocol,
+    protocol: DriverKind,
     baud: Option<u32>,
     format: Format,
     timeout: Duration,
 ) -> Result<()> {
-    let mut link = open_spec(port, baud.unwrap_or(default_baud(protocol)), timeout)
+    let mut link = open_spec(port, baud.unwrap_or(protocol.default_baud()), timeout)
         .await
         .map_err(|e| anyhow!(e))?;
     let detection = detect(link.as_mut(), timeout)
