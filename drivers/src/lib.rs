@@ -7,12 +7,15 @@
 //! common (CRC and frame checks, positional field decoding, setter-value parsing) is written once,
 //! in the crate-private `voltronic` module.
 
+pub mod detect;
 pub mod driver;
 pub mod link;
 pub mod pi18;
 pub mod pi30;
 pub mod plausible;
 pub mod reading;
+#[cfg(test)]
+mod testing;
 pub mod transport;
 pub mod vedirect;
 mod voltronic;

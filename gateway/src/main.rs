@@ -35,14 +35,16 @@ enum Command {
     /// Ask a device once and print the answer.
     ///
     /// PORT is a serial device (/dev/ttyUSB0), tcp://HOST:PORT (a serial bridge) or hid:PATH.
-    /// PI30: name queries (QPIGS QPIRI ...). VE.Direct: no argument reads one text record;
+    /// PI30: name queries (QPIGS QPIRI ...). PI18: GS PIRI MOD .... `identify` (PI30/PI18)
+    /// tells which protocol the unit speaks (PI30, PI30 MAX, PI18, PI17, PI16 or unknown) from
+    /// how it answers a few harmless queries. VE.Direct: no argument reads one text record;
     /// register names or ids (0xEDEC) are read over HEX.
     Query {
         #[arg(long)]
         port: String,
-        #[arg(long, value_enum, default_value_t = cli::oneshot::Protocol::Pi30)]
-        protocol: cli::oneshot::Protocol,
-        /// Serial speed (default 2400 for PI30, 19200 for VE.Direct).
+        #[arg(long, value_enum, default_value_t = sungate::types::DriverKind::Pi30)]
+        protocol: sungate::types::DriverKind,
+        /// Serial speed (default 2400 for PI30/PI18, 19200 for VE.Direct).
         #[arg(long)]
         baud: Option<u32>,
         #[arg(long, value_enum, default_value_t = cli::oneshot::Format::Json)]
@@ -56,11 +58,13 @@ enum Command {
     ///
     /// PI30 settings: output_source_priority (utility_first|solar_first|sbu_first),
     /// charger_source_priority, max_charging_current, battery_bulk_charge_voltage, ...
+    /// PI18: output_source_priority (solar_first|sbu_first), charger_source_priority,
+    /// max_charging_current, max_utility_charging_current.
     Set {
         #[arg(long)]
         port: String,
-        #[arg(long, value_enum, default_value_t = cli::oneshot::Protocol::Pi30)]
-        protocol: cli::oneshot::Protocol,
+        #[arg(long, value_enum, default_value_t = sungate::types::DriverKind::Pi30)]
+        protocol: sungate::types::DriverKind,
         #[arg(long)]
         baud: Option<u32>,
         #[arg(long, default_value_t = 2.0)]

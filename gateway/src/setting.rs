@@ -1,14 +1,13 @@
 //! Settings as users name them (CLI `sungate set`, MQTT `<prefix>/<device>/set/<name>`, the
 //! MQTT allow-list): one check for all of them, run before anything is sent to a device.
 
-use sungate_drivers::pi30::setters::{parse_setter, setter_names};
 use sungate_drivers::vedirect::registers::{self, Register};
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::types::DriverKind;
+use crate::types::{DriverKind, Settings};
 
 /// The rate limit of user commands on one device (MQTT, HTTP): a token bucket, `burst`
 /// commands at once, then one per `interval`.
@@ -69,14 +68,14 @@ fn vedirect_register(name: &str) -> Result<&'static Register, NotSettable> {
     registers::find(name).ok_or_else(|| NotSettable::Unknown(name.to_owned()))
 }
 
-/// Whether `name` can be set on this kind of device: a PI30 setter, or a VE.Direct register
+/// Whether `name` can be set on this kind of device: a PI30/PI18 setter, or a VE.Direct register
 /// (name or id) that is a writable numeric setting ("panel_power (0xEDBC) is read-only" when
 /// not). What `[mqtt.allow]` may list.
 pub fn check_settable(driver: DriverKind, name: &str) -> Result<(), NotSettable> {
-    match driver {
-        DriverKind::Pi30 if setter_names().contains(&name) => Ok(()),
-        DriverKind::Pi30 => Err(NotSettable::Unknown(name.to_owned())),
-        DriverKind::Vedirect => vedirect_register(name)?
+    match driver.settings() {
+        Settings::Named(setters) if (setters.names)().contains(&name) => Ok(()),
+        Settings::Named(_) => Err(NotSettable::Unknown(name.to_owned())),
+        Settings::VeDirectRegisters => vedirect_register(name)?
             .check_settable()
             .map_err(|e| NotSettable::Refused(e.to_string())),
     }
@@ -84,11 +83,9 @@ pub fn check_settable(driver: DriverKind, name: &str) -> Result<(), NotSettable>
 
 /// Validate `name = value` exactly as the driver will, without touching the device.
 pub fn validate(driver: DriverKind, name: &str, value: &str) -> Result<(), String> {
-    match driver {
-        DriverKind::Pi30 => parse_setter(name, value)
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        DriverKind::Vedirect => {
+    match driver.settings() {
+        Settings::Named(setters) => (setters.validate)(name, value),
+        Settings::VeDirectRegisters => {
             let reg = vedirect_register(name).map_err(|_| {
                 format!(
                     "unknown VE.Direct register {name:?} (a register name or an id like 0xEDEC)"
@@ -124,6 +121,11 @@ mod tests {
             Err(NotSettable::Unknown("volume".into()))
         );
         assert!(check_settable(DriverKind::Pi30, "output_source_priority").is_ok());
+        // PI18: the same names, its own codes (no utility-first output priority).
+        assert!(check_settable(DriverKind::Pi18, "max_charging_current").is_ok());
+        assert!(check_settable(DriverKind::Pi18, "battery_bulk_charge_voltage").is_err());
+        assert!(validate(DriverKind::Pi18, "output_source_priority", "sbu_first").is_ok());
+        assert!(validate(DriverKind::Pi18, "output_source_priority", "utility_first").is_err());
     }
 
     #[test]

@@ -14,8 +14,10 @@
 //! - [`fields`]: reply payloads -> typed [`crate::Reading`]s with PI30's field names where the
 //!   meaning is the same;
 //! - [`queries`]: typed queries (names, request frames) and the MCHGCR/MUCHGCR current lists;
-//! - [`setters`]: validated setters (limits, read-back descriptions).
+//! - [`setters`]: validated setters (limits, read-back descriptions);
+//! - [`driver`]: the [`crate::driver::Driver`] built on them (identify, poll, verified setters).
 pub mod codec;
+pub mod driver;
 mod enums;
 pub mod error;
 pub mod fields;

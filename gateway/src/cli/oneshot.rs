@@ -1,4 +1,5 @@
-//! One-shot commands: `sungate query`, `sungate set`, `sungate scan`.
+//! One-shot commands: `sungate query` (and `sungate query … identify`, which tells the
+//! protocol a Voltronic unit speaks), `sungate set`, `sungate scan`.
 
 use std::time::Duration;
 
@@ -8,29 +9,18 @@ use sungate::core::opener::open_spec;
 use sungate::decode::{JsonStyle, reading_json};
 use sungate::types::DriverKind;
 use sungate_drivers::Reading;
+use sungate_drivers::detect::{Verdict, detect};
 use sungate_drivers::driver::{Command, Driver};
+use sungate_drivers::pi18::driver::{Pi18Driver, Pi18Options};
 use sungate_drivers::pi30::driver::{Pi30Driver, Pi30Options};
 use sungate_drivers::pi30::queries::Query;
 use sungate_drivers::vedirect::driver::{VeDirectDriver, VeDirectOptions};
 use sungate_drivers::vedirect::registers;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Protocol {
-    Pi30,
-    Vedirect,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Json,
     Table,
-}
-
-fn default_baud(protocol: Protocol) -> u32 {
-    match protocol {
-        Protocol::Pi30 => 2400,
-        Protocol::Vedirect => 19200,
-    }
 }
 
 fn print(results: Vec<(String, Reading)>, format: Format) {
@@ -70,24 +60,35 @@ fn register(name: &str) -> Result<&'static registers::Register> {
     })
 }
 
-fn driver_kind(protocol: Protocol) -> DriverKind {
-    match protocol {
-        Protocol::Pi30 => DriverKind::Pi30,
-        Protocol::Vedirect => DriverKind::Vedirect,
-    }
-}
-
 pub async fn query(
     port: &str,
-    protocol: Protocol,
+    protocol: DriverKind,
     baud: Option<u32>,
     commands: &[String],
     format: Format,
     timeout: Duration,
 ) -> Result<()> {
+    if let [word] = commands {
+        if word.eq_ignore_ascii_case("identify") && protocol != DriverKind::Vedirect {
+            return identify(port, protocol, baud, format, timeout).await;
+        }
+    }
     // Check every command before touching the port.
+    let pi18_queries: Vec<sungate_drivers::pi18::Query> = match protocol {
+        DriverKind::Pi18 => {
+            if commands.is_empty() {
+                bail!("name at least one query, e.g. GS (or identify)");
+            }
+            commands
+                .iter()
+                .map(|c| c.parse().map_err(|_| anyhow!("unknown PI18 query {c:?}")))
+                .collect::<Result<_>>()?
+        }
+        _ => Vec::new(),
+    };
     let queries: Vec<Query> = match protocol {
-        Protocol::Pi30 => {
+        DriverKind::Pi18 => Vec::new(),
+        DriverKind::Pi30 => {
             if commands.is_empty() {
                 bail!("name at least one query, e.g. QPIGS");
             }
@@ -99,21 +100,21 @@ pub async fn query(
                 })
                 .collect::<Result<_>>()?
         }
-        Protocol::Vedirect => Vec::new(),
+        DriverKind::Vedirect => Vec::new(),
     };
     let regs = match protocol {
-        Protocol::Vedirect => commands
+        DriverKind::Vedirect => commands
             .iter()
             .map(|c| register(c))
             .collect::<Result<Vec<_>>>()?,
-        Protocol::Pi30 => Vec::new(),
+        DriverKind::Pi30 | DriverKind::Pi18 => Vec::new(),
     };
-    let mut link = open_spec(port, baud.unwrap_or(default_baud(protocol)), timeout)
+    let mut link = open_spec(port, baud.unwrap_or(protocol.default_baud()), timeout)
         .await
         .map_err(|e| anyhow!(e))?;
     let mut results = Vec::new();
     match protocol {
-        Protocol::Pi30 => {
+        DriverKind::Pi30 => {
             let driver = Pi30Driver::new(Pi30Options {
                 reply_timeout: timeout,
                 ..Pi30Options::default()
@@ -126,7 +127,20 @@ pub async fn query(
                 results.push((q.command(), reading));
             }
         }
-        Protocol::Vedirect => {
+        DriverKind::Pi18 => {
+            let mut driver = Pi18Driver::new(Pi18Options {
+                reply_timeout: timeout,
+                ..Pi18Options::default()
+            });
+            for q in pi18_queries {
+                let reading = driver
+                    .query(link.as_mut(), q)
+                    .await
+                    .with_context(|| format!("{q} on {port}"))?;
+                results.push((q.command().to_owned(), reading));
+            }
+        }
+        DriverKind::Vedirect => {
             let mut driver = VeDirectDriver::new(VeDirectOptions::default());
             if regs.is_empty() {
                 let snapshot = driver
@@ -158,16 +172,16 @@ pub async fn query(
 
 pub async fn set(
     port: &str,
-    protocol: Protocol,
+    protocol: DriverKind,
     baud: Option<u32>,
     name: &str,
     value: &str,
     timeout: Duration,
 ) -> Result<()> {
     // Validate before anything could be written: the same check as MQTT commands.
-    sungate::setting::validate(driver_kind(protocol), name, value)
+    sungate::setting::validate(protocol, name, value)
         .map_err(|e| anyhow!("refused before sending: {e}"))?;
-    let mut link = open_spec(port, baud.unwrap_or(default_baud(protocol)), timeout)
+    let mut link = open_spec(port, baud.unwrap_or(protocol.default_baud()), timeout)
         .await
         .map_err(|e| anyhow!(e))?;
     let command = Command::Set {
@@ -175,19 +189,17 @@ pub async fn set(
         value: value.to_owned(),
     };
     let outcome = match protocol {
-        Protocol::Pi30 => {
-            let mut driver = Pi30Driver::new(Pi30Options {
-                reply_timeout: timeout,
-                ..Pi30Options::default()
-            });
-            // identify learns the unit's own limits (QMCHGCR, nominal voltage) to check against
+        DriverKind::Pi30 | DriverKind::Pi18 => {
+            let mut driver = protocol.build(&[], timeout);
+            // identify learns the unit's own limits (MCHGCR lists, nominal voltage) to check
+            // against
             driver
                 .identify(link.as_mut())
                 .await
                 .with_context(|| format!("identifying the unit on {port}"))?;
             driver.execute(link.as_mut(), &command).await?
         }
-        Protocol::Vedirect => {
+        DriverKind::Vedirect => {
             let reg = register(name)?;
             let command = Command::Set {
                 name: reg.name.to_owned(),
@@ -231,20 +243,106 @@ pub async fn scan(probe: bool) -> Result<()> {
     Ok(())
 }
 
-/// Try PI30 at 2400 baud, then VE.Direct text at 19200.
-async fn probe_serial(path: &str) -> String {
-    if let Ok(mut link) = open_spec(path, 2400, Duration::from_secs(1)).await {
-        let driver = Pi30Driver::new(Pi30Options {
-            reply_timeout: Duration::from_millis(1500),
-            ..Pi30Options::default()
-        });
-        if let Ok(r) = driver.query(link.as_mut(), Query::Qpi).await {
-            return format!(
-                "PI30 inverter ({})",
-                r.value("protocol_id")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("?")
+/// `sungate query --port … identify`: which protocol the unit speaks (queries only, never a
+/// setter), and what a supported unit says about itself.
+async fn identify(
+    port: &str,
+    protocol: DriverKind,
+    baud: Option<u32>,
+    format: Format,
+    timeout: Duration,
+) -> Result<()> {
+    let mut link = open_spec(port, baud.unwrap_or(protocol.default_baud()), timeout)
+        .await
+        .map_err(|e| anyhow!(e))?;
+    let detection = detect(link.as_mut(), timeout)
+        .await
+        .with_context(|| format!("probing {port}"))?;
+    let family = detection.verdict.family().cloned();
+    let driver = family.as_ref().and_then(|f| f.driver());
+    let info = match driver.and_then(|d| DriverKind::ALL.into_iter().find(|k| k.name() == d)) {
+        Some(kind) => {
+            let mut driver = kind.build(&[], timeout);
+            Some(
+                driver
+                    .identify(link.as_mut())
+                    .await
+                    .with_context(|| format!("identifying the unit on {port}"))?,
+            )
+        }
+        None => None,
+    };
+    match format {
+        Format::Table => {
+            println!("{}", detection.verdict);
+            if let Some(info) = &info {
+                for (k, v) in [
+                    ("model", &info.model),
+                    ("serial", &info.serial),
+                    ("firmware", &info.firmware),
+                ] {
+                    if let Some(v) = v {
+                        println!("  {k:9} {v}");
+                    }
+                }
+            }
+            for (probe, answer) in &detection.transcript {
+                println!(
+                    "  {:18} -> {}",
+                    probe.name(),
+                    answer
+                        .as_deref()
+                        .map_or_else(|| "silence".to_owned(), printable)
+                );
+            }
+        }
+        Format::Json => {
+            let transcript: Vec<Json> = detection
+                .transcript
+                .iter()
+                .map(|(probe, answer)| {
+                    json!({ "probe": probe.name(), "answer": answer.as_deref().map(printable) })
+                })
+                .collect();
+            println!(
+                "{}",
+                json!({
+                    "verdict": detection.verdict.to_string(),
+                    "protocol": family.as_ref().map(|f| f.name().to_owned()),
+                    "supported": family.as_ref().is_some_and(|f| f.is_supported()),
+                    "driver": driver,
+                    "info": info,
+                    "transcript": transcript,
+                })
             );
+        }
+    }
+    Ok(())
+}
+
+/// A raw answer for people: printable ASCII as is, other bytes as `\xNN`.
+fn printable(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|&b| match b {
+            b'\r' => "\\r".to_owned(),
+            0x20..=0x7e => (b as char).to_string(),
+            _ => format!("\\x{b:02X}"),
+        })
+        .collect()
+}
+
+/// Tell the Voltronic protocol at 2400 baud (PI30, PI18, PI17, PI16 …), then try VE.Direct text
+/// at 19200.
+async fn probe_serial(path: &str) -> String {
+    let mut unknown = None;
+    if let Ok(mut link) = open_spec(path, 2400, Duration::from_secs(1)).await {
+        match detect(link.as_mut(), Duration::from_millis(1000)).await {
+            Ok(d) => match d.verdict {
+                Verdict::Speaks(_) => return d.verdict.to_string(),
+                Verdict::Unknown(_) => unknown = Some(d.verdict.to_string()),
+            },
+            Err(e) => unknown = Some(format!("unknown: {e}")),
         }
     }
     if let Ok(mut link) = open_spec(path, 19200, Duration::from_secs(1)).await {
@@ -256,5 +354,5 @@ async fn probe_serial(path: &str) -> String {
             return format!("VE.Direct {}", info.model.unwrap_or_default());
         }
     }
-    "no answer".into()
+    unknown.unwrap_or_else(|| "no answer".into())
 }

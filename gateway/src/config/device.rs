@@ -3,16 +3,18 @@
 //! ```toml
 //! [[device]]
 //! name = "inverter"
-//! driver = "pi30"                # pi30 | vedirect
+//! driver = "pi30"                # pi30 | pi18 | vedirect
 //! port = "inverter-serial"
-//! poll_interval = 5.0            # seconds (default 5 for pi30, 2 for vedirect)
-//! queries = ["QPIGS", "QMOD", "QPIWS"]   # pi30 only
+//! poll_interval = 5.0            # seconds (default 5 for pi30/pi18, 2 for vedirect)
+//! queries = ["QPIGS", "QMOD", "QPIWS"]   # pi30 and pi18 (e.g. ["GS", "MOD", "FWS", "PIRI"])
 //! ```
+//!
+//! What differs per driver (defaults, which queries exist) is asked of [`DriverKind`], the
+//! driver registry.
 
 use std::time::Duration;
 
 use serde::Deserialize;
-use sungate_drivers::pi30::queries::Query;
 use toml::Spanned;
 
 use super::port::PortConfig;
@@ -37,11 +39,10 @@ pub struct DeviceConfig {
     pub driver: DriverKind,
     pub port: String,
     pub poll_interval: Duration,
-    /// PI30 queries per poll (empty for VE.Direct).
-    pub queries: Vec<Query>,
+    /// Queries per poll by canonical name, as [`DriverKind::query_name`] gives them (empty for
+    /// VE.Direct).
+    pub queries: Vec<String>,
 }
-
-pub const DEFAULT_PI30_QUERIES: [Query; 3] = [Query::Qpigs, Query::Qmod, Query::Qpiws];
 
 /// Check the devices; a serial port without a `baud` gets its device's protocol speed.
 pub(super) fn parse(
@@ -76,34 +77,34 @@ pub(super) fn parse(
                 *baud = driver.default_baud();
             }
         }
-        let default_interval = match driver {
-            DriverKind::Pi30 => 5.0,
-            DriverKind::Vedirect => 2.0,
-        };
+        let default_interval = driver.default_poll_interval();
         let poll_interval = src.seconds(
             &d.poll_interval,
             default_interval,
             0.1..=86_400.0,
             &format!("device {name:?}: poll_interval"),
         )?;
-        let queries = match (&d.queries, driver) {
-            (None, DriverKind::Pi30) => DEFAULT_PI30_QUERIES.to_vec(),
-            (None, DriverKind::Vedirect) => Vec::new(),
-            (Some(q), DriverKind::Vedirect) => {
+        let queries = match &d.queries {
+            None => driver.default_queries(),
+            Some(q) if !driver.takes_queries() => {
                 return Err(src.at(
                     q.span(),
                     format!(
-                        "device {name:?}: queries are for pi30 devices; VE.Direct devices send their data by themselves"
+                        "device {name:?}: queries are not for {} devices: they send their data by themselves",
+                        driver.name()
                     ),
                 ));
             }
-            (Some(q), DriverKind::Pi30) => {
+            Some(q) => {
                 let parsed = q
                     .get_ref()
                     .iter()
                     .map(|s| {
-                        s.parse::<Query>().map_err(|_| {
-                            src.at(q.span(), format!("device {name:?}: unknown query {s:?}"))
+                        driver.query_name(s).ok_or_else(|| {
+                            src.at(
+                                q.span(),
+                                format!("device {name:?}: unknown {} query {s:?}", driver.name()),
+                            )
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
@@ -160,7 +161,7 @@ unit = "axpert"
             }
         );
         assert_eq!(c.ports[0].unit.as_deref(), Some("axpert"));
-        assert_eq!(c.devices[0].queries, DEFAULT_PI30_QUERIES.to_vec());
+        assert_eq!(c.devices[0].queries, ["QPIGS", "QMOD", "QPIWS"]);
         assert_eq!(c.devices[0].poll_interval, Duration::from_secs(5));
         assert_eq!(c.devices[1].poll_interval, Duration::from_millis(1500));
     }
@@ -203,5 +204,31 @@ unit = "axpert"
         // nothing to do
         let (_, msg) = err(PORTS);
         assert!(msg.contains("no [[device]]"), "{msg}");
+    }
+
+    #[test]
+    fn a_pi18_device() {
+        let c = Config::parse(
+            &format!("{PORTS}\n[[device]]\nname = \"v\"\ndriver = \"pi18\"\nport = \"inv\"\n\n[[device]]\nname = \"w\"\ndriver = \"pi18\"\nport = \"inv-usb\"\nqueries = [\"gs\", \"PIRI\"]\n"),
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.devices[0].driver, DriverKind::Pi18);
+        assert_eq!(c.devices[0].queries, ["GS", "MOD", "FWS"]);
+        assert_eq!(c.devices[0].poll_interval, Duration::from_secs(5));
+        assert_eq!(c.devices[1].queries, ["GS", "PIRI"]);
+        assert_eq!(
+            c.ports[0].transport,
+            Transport::Serial {
+                path: "/dev/ttyUSB0".into(),
+                baud: 2400
+            }
+        );
+        // A PI30 word is no PI18 query.
+        let (line, msg) = err(&format!(
+            "{PORTS}\n[[device]]\nname = \"v\"\ndriver = \"pi18\"\nport = \"inv\"\nqueries = [\"QPIGS\"]\n"
+        ));
+        assert_eq!(line, 16, "{msg}");
+        assert!(msg.contains("unknown pi18 query \"QPIGS\""), "{msg}");
     }
 }

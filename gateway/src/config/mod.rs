@@ -36,7 +36,7 @@ pub use source::{ConfigError, Secret};
 use source::{Source, secret_key_at};
 
 pub use bridge::{BridgeConfig, BridgeValue, MAX_BRIDGE_REFRESH};
-pub use device::{DEFAULT_PI30_QUERIES, DeviceConfig};
+pub use device::DeviceConfig;
 pub use gateway::{GatewayConfig, PortTiming};
 pub use history::{HistoryConfig, LogConfig};
 pub use http::HttpConfig;

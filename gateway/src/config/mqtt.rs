@@ -311,7 +311,7 @@ fn compat_axpert(
         (Query::Qpgs(0), "power/axpert"),
         (Query::Qpigs, "power/axpert<serial>"),
     ] {
-        if !d.queries.contains(&q) {
+        if !d.queries.contains(&q.command()) {
             return Err(src.at(
                 c.span(),
                 format!(

@@ -5,13 +5,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sungate_drivers::driver::Driver;
 use sungate_drivers::link::{Link, LinkError};
-use sungate_drivers::pi30::driver::{Pi30Driver, Pi30Options};
 use sungate_drivers::transport;
-use sungate_drivers::vedirect::driver::{VeDirectDriver, VeDirectOptions};
 
 use super::port_task::Opener;
 use crate::config::{DeviceConfig, PortConfig};
-use crate::types::{DriverKind, Transport};
+use crate::types::Transport;
 
 /// Opens the transport a port is configured with.
 #[derive(Debug, Clone)]
@@ -66,16 +64,9 @@ async fn open_hid(spec: &str, _timeout: Duration) -> Result<Box<dyn Link>, LinkE
     )))
 }
 
-/// The driver a device is configured with.
+/// The driver a device is configured with (the registry, [`crate::types::DriverKind`], builds it).
 pub fn build_driver(device: &DeviceConfig, port: &PortConfig) -> Box<dyn Driver> {
-    match device.driver {
-        DriverKind::Pi30 => Box::new(Pi30Driver::new(Pi30Options {
-            queries: device.queries.clone(),
-            reply_timeout: port.timeout,
-            ..Pi30Options::default()
-        })),
-        DriverKind::Vedirect => Box::new(VeDirectDriver::new(VeDirectOptions::default())),
-    }
+    device.driver.build(&device.queries, port.timeout)
 }
 
 /// Open a port given as a spec on the command line (`/dev/ttyUSB0`, `tcp://HOST:PORT`,

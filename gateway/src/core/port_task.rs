@@ -30,12 +30,19 @@ pub trait Opener: Send + Sync {
 pub type LockGroup = Arc<Mutex<()>>;
 
 /// A device scheduled on a port.
+/// Reply timeout of each probe of the protocol detection after a mismatch (the unit has just
+/// answered, so it answers fast).
+const DETECT_REPLY_TIMEOUT: Duration = Duration::from_secs(1);
+
 pub struct DeviceSlot {
     pub name: String,
     pub driver: Box<dyn Driver>,
     pub interval: Duration,
     next_due: Instant,
     identified: bool,
+    /// What the protocol detection said after the first protocol mismatch (run once; repeated
+    /// with every later mismatch so that the offline reason carries it too).
+    probed: Option<String>,
     failures: u32,
     online: Option<bool>,
 }
@@ -58,6 +65,7 @@ impl DeviceSlot {
             interval,
             next_due: Instant::now(),
             identified: false,
+            probed: None,
             failures: 0,
             online: None,
         }
@@ -321,6 +329,7 @@ impl PortTask {
                     self.bus.publish(Event::Identified { device: name, info });
                 }
                 Some(Err(err)) => {
+                    let err = self.explain_mismatch(i, err).await;
                     self.account(i, Some(&err), true);
                     return;
                 }
@@ -349,6 +358,42 @@ impl PortTask {
             Some(Err(err)) => self.account(i, Some(&err), true),
             None => {}
         }
+    }
+
+    /// A unit that speaks another protocol than its driver: the first time, run the protocol
+    /// detection (queries only) and say plainly what the unit speaks, e.g. "this unit speaks
+    /// PI18: supported (driver = "pi18")".
+    async fn explain_mismatch(&mut self, i: usize, err: DriverError) -> DriverError {
+        let DriverError::ProtocolMismatch(why) = &err else {
+            return err;
+        };
+        match self.devices.get(i).map(|d| &d.probed) {
+            Some(Some(said)) => return DriverError::ProtocolMismatch(format!("{why}; {said}")),
+            Some(None) => {}
+            None => return err,
+        }
+        let detection = self
+            .transaction(i, |_, link| {
+                Box::pin(async move {
+                    sungate_drivers::detect::detect(link, DETECT_REPLY_TIMEOUT)
+                        .await
+                        .map_err(DriverError::Link)
+                })
+            })
+            .await;
+        let said = match detection {
+            Some(Ok(d)) => match d.verdict.family().and_then(|f| f.driver()) {
+                Some(driver) => format!("probed: {} (driver = \"{driver}\")", d.verdict),
+                None => format!("probed: {}", d.verdict),
+            },
+            Some(Err(e)) => format!("probing failed: {e}"),
+            None => return err,
+        };
+        let out = DriverError::ProtocolMismatch(format!("{why}; {said}"));
+        if let Some(d) = self.devices.get_mut(i) {
+            d.probed = Some(said);
+        }
+        out
     }
 
     /// Run one driver call on the open link under the lock group and the transaction limit.

@@ -221,10 +221,7 @@ pub struct EnergyQuery {
 
 /// The PV power field of each driver, for energy per day by default.
 fn default_power_field(driver: Option<DriverKind>) -> &'static str {
-    match driver {
-        Some(DriverKind::Vedirect) => "panel_power",
-        _ => "pv_input_power",
-    }
+    driver.map_or("pv_input_power", DriverKind::pv_power_field)
 }
 
 pub async fn energy(

@@ -15,7 +15,7 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Value as JsonValue, json};
 use sungate_drivers::driver::{Command, DriverError};
-use sungate_drivers::pi30::{SpecKind, current_choice, setter_specs};
+use sungate_drivers::pi30::SpecKind;
 use sungate_drivers::vedirect::registers::{self, Access, Register};
 use sungate_drivers::{Reading, Value};
 use tokio::time::Instant;
@@ -24,20 +24,21 @@ use super::api::json_value;
 use super::context::{ApiError, Context, not_found};
 use crate::core::bus::{CommandRecord, Event};
 use crate::setting::{NotSettable, RateLimit, check_settable, validate};
-use crate::types::DriverKind;
+use crate::types::{DriverKind, NamedSetters, Settings};
 
 /// Longest value accepted (every real value is a short word or number).
 const MAX_VALUE_LEN: usize = 64;
 
-fn pi30_settings(reading: Option<&Reading>) -> Vec<JsonValue> {
+/// The named setters of a Voltronic device (PI30, PI18) as a form offers them.
+fn named_settings(setters: &NamedSetters, reading: Option<&Reading>) -> Vec<JsonValue> {
     // QPIRI's rated battery voltage is flattened as `qpiri_battery_voltage` when QPIGS's live
-    // one came first.
+    // one came first (only PI30's specs use it).
     let nominal = reading.and_then(|r| {
         r.value("qpiri_battery_voltage")
             .or_else(|| r.value("battery_rated_voltage"))
             .and_then(Value::as_f64)
     });
-    setter_specs(nominal)
+    (setters.specs)(nominal)
         .into_iter()
         .map(|spec| {
             let current = reading.and_then(|r| r.value(spec.name));
@@ -45,7 +46,7 @@ fn pi30_settings(reading: Option<&Reading>) -> Vec<JsonValue> {
                 SpecKind::Choice(words) => json!({
                     "name": spec.name, "kind": "choice", "choices": words,
                     "min": null, "max": null, "step": null, "unit": null,
-                    "current": current.and_then(|v| current_choice(spec.name, v)), "field": spec.name,
+                    "current": current.and_then(|v| (setters.current_choice)(spec.name, v)), "field": spec.name,
                 }),
                 SpecKind::Number {
                     min,
@@ -106,9 +107,9 @@ pub async fn list(
     let entry = ctx.device(&name).ok_or_else(|| not_found("such device"))?;
     let state = ctx.live.get(&name).unwrap_or_default();
     let reading = state.reading.as_deref();
-    let settings = match entry.driver {
-        Some(DriverKind::Pi30) => pi30_settings(reading),
-        Some(DriverKind::Vedirect) => vedirect_settings(
+    let settings = match entry.driver.map(DriverKind::settings) {
+        Some(Settings::Named(setters)) => named_settings(setters, reading),
+        Some(Settings::VeDirectRegisters) => vedirect_settings(
             reading,
             state.info.as_ref().and_then(|i| i.model.as_deref()),
         ),
