@@ -25,6 +25,22 @@ pub struct FieldSpec {
     pub state_class: Option<&'static str>,
 }
 
+impl FieldSpec {
+    /// A field with a unit and a Home Assistant device class, measured (not a total).
+    pub const fn measurement(
+        name: &'static str,
+        unit: Option<&'static str>,
+        device_class: Option<&'static str>,
+    ) -> FieldSpec {
+        FieldSpec {
+            name,
+            unit,
+            device_class,
+            state_class: Some("measurement"),
+        }
+    }
+}
+
 /// What a device says about itself when the gateway connects.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DeviceInfo {

@@ -25,6 +25,39 @@ use crate::reading::{Field, Reading};
 /// no final xor.
 const XMODEM: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
 
+/// A setter's outcome once the unit acknowledged it and `reading` (the answer to `query`) was
+/// read back: verified when `matches`, else `NotVerified` with what the unit reports in
+/// `field`. The same discipline for every Voltronic protocol.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn readback_outcome(
+    sent: String,
+    name: &str,
+    value: &str,
+    query: &str,
+    matches: bool,
+    reading: &Reading,
+    field: &str,
+    expected: &dyn fmt::Debug,
+) -> Result<crate::driver::Outcome, crate::driver::DriverError> {
+    if matches {
+        return Ok(crate::driver::Outcome {
+            sent,
+            verified: true,
+            detail: format!("{name} = {value}, verified by {query}"),
+            data: Vec::new(),
+        });
+    }
+    let got = reading
+        .get(field)
+        .map(|f| f.raw.clone().unwrap_or_else(|| format!("{:?}", f.value)))
+        .unwrap_or_else(|| "nothing".into());
+    Err(crate::driver::DriverError::NotVerified {
+        setting: name.to_owned(),
+        expected: format!("{expected:?}"),
+        got,
+    })
+}
+
 /// CRC-16/XMODEM of `data` (check value 0x31C3 for `123456789`).
 pub fn crc_xmodem(data: &[u8]) -> u16 {
     XMODEM.checksum(data)

@@ -342,71 +342,50 @@ impl Driver for Pi18Driver {
             });
         };
         let reading = self.query(io, readback.query).await?;
-        if readback.matches(&reading) {
-            Ok(Outcome {
-                sent: command,
-                verified: true,
-                detail: format!("{name} = {value}, verified by {}", readback.query),
-                data: Vec::new(),
-            })
-        } else {
-            let got = reading
-                .get(readback.field)
-                .map(|f| f.raw.clone().unwrap_or_else(|| format!("{:?}", f.value)))
-                .unwrap_or_else(|| "nothing".into());
-            Err(DriverError::NotVerified {
-                setting: name.clone(),
-                expected: format!("{:?}", readback.expected),
-                got,
-            })
-        }
-    }
-}
-
-const fn spec(
-    name: &'static str,
-    unit: Option<&'static str>,
-    device_class: Option<&'static str>,
-) -> FieldSpec {
-    FieldSpec {
-        name,
-        unit,
-        device_class,
-        state_class: Some("measurement"),
+        crate::voltronic::readback_outcome(
+            command,
+            name,
+            value,
+            &readback.query.to_string(),
+            readback.matches(&reading),
+            &reading,
+            readback.field,
+            &readback.expected,
+        )
     }
 }
 
 /// The GS fields with their Home Assistant classes (PI30's names where the meaning is the same).
 static PI18_FIELDS: &[FieldSpec] = &[
-    spec("ac_input_voltage", Some("V"), Some("voltage")),
-    spec("ac_input_frequency", Some("Hz"), Some("frequency")),
-    spec("ac_output_voltage", Some("V"), Some("voltage")),
-    spec("ac_output_frequency", Some("Hz"), Some("frequency")),
-    spec(
+    FieldSpec::measurement("ac_input_voltage", Some("V"), Some("voltage")),
+    FieldSpec::measurement("ac_input_frequency", Some("Hz"), Some("frequency")),
+    FieldSpec::measurement("ac_output_voltage", Some("V"), Some("voltage")),
+    FieldSpec::measurement("ac_output_frequency", Some("Hz"), Some("frequency")),
+    FieldSpec::measurement(
         "ac_output_apparent_power",
         Some("VA"),
         Some("apparent_power"),
     ),
-    spec("ac_output_active_power", Some("W"), Some("power")),
-    spec("ac_output_load", Some("%"), None),
-    spec("battery_voltage", Some("V"), Some("voltage")),
-    spec("battery_voltage_from_scc", Some("V"), Some("voltage")),
-    spec("battery_voltage_from_scc2", Some("V"), Some("voltage")),
-    spec("battery_discharge_current", Some("A"), Some("current")),
-    spec("battery_charging_current", Some("A"), Some("current")),
-    spec("battery_capacity", Some("%"), Some("battery")),
-    spec(
+    FieldSpec::measurement("ac_output_active_power", Some("W"), Some("power")),
+    FieldSpec::measurement("ac_output_load", Some("%"), None),
+    FieldSpec::measurement("battery_voltage", Some("V"), Some("voltage")),
+    FieldSpec::measurement("battery_voltage_from_scc", Some("V"), Some("voltage")),
+    FieldSpec::measurement("battery_voltage_from_scc2", Some("V"), Some("voltage")),
+    FieldSpec::measurement("battery_discharge_current", Some("A"), Some("current")),
+    FieldSpec::measurement("battery_charging_current", Some("A"), Some("current")),
+    FieldSpec::measurement("battery_capacity", Some("%"), Some("battery")),
+    FieldSpec::measurement(
         "inverter_heat_sink_temperature",
         Some("°C"),
         Some("temperature"),
     ),
-    spec("mppt1_charger_temperature", Some("°C"), Some("temperature")),
-    spec("mppt2_charger_temperature", Some("°C"), Some("temperature")),
-    spec("pv1_input_power", Some("W"), Some("power")),
-    spec("pv2_input_power", Some("W"), Some("power")),
-    spec("pv1_input_voltage", Some("V"), Some("voltage")),
-    spec("pv2_input_voltage", Some("V"), Some("voltage")),
-    spec("pv_input_power", Some("W"), Some("power")),
+    FieldSpec::measurement("mppt1_charger_temperature", Some("°C"), Some("temperature")),
+    FieldSpec::measurement("mppt2_charger_temperature", Some("°C"), Some("temperature")),
+    FieldSpec::measurement("pv1_input_power", Some("W"), Some("power")),
+    FieldSpec::measurement("pv2_input_power", Some("W"), Some("power")),
+    FieldSpec::measurement("pv1_input_voltage", Some("V"), Some("voltage")),
+    FieldSpec::measurement("pv2_input_voltage", Some("V"), Some("voltage")),
+    FieldSpec::measurement("pv_input_power", Some("W"), Some("power")),
 ];
 
 #[cfg(test)]

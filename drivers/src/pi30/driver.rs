@@ -339,68 +339,47 @@ impl Driver for Pi30Driver {
             });
         };
         let reading = self.query(io, readback.query).await?;
-        if readback.matches(&reading) {
-            Ok(Outcome {
-                sent: command,
-                verified: true,
-                detail: format!("{name} = {value}, verified by {}", readback.query.command()),
-                data: Vec::new(),
-            })
-        } else {
-            let got = reading
-                .get(readback.field)
-                .map(|f| f.raw.clone().unwrap_or_else(|| format!("{:?}", f.value)))
-                .unwrap_or_else(|| "nothing".into());
-            Err(DriverError::NotVerified {
-                setting: name.clone(),
-                expected: format!("{:?}", readback.expected),
-                got,
-            })
-        }
-    }
-}
-
-const fn spec(
-    name: &'static str,
-    unit: Option<&'static str>,
-    device_class: Option<&'static str>,
-) -> FieldSpec {
-    FieldSpec {
-        name,
-        unit,
-        device_class,
-        state_class: Some("measurement"),
+        crate::voltronic::readback_outcome(
+            command,
+            name,
+            value,
+            &readback.query.command().to_string(),
+            readback.matches(&reading),
+            &reading,
+            readback.field,
+            &readback.expected,
+        )
     }
 }
 
 /// The QPIGS fields with their Home Assistant classes (the other queries' fields are published
 /// with the unit their decoder gives them).
 static PI30_FIELDS: &[FieldSpec] = &[
-    spec("ac_input_voltage", Some("V"), Some("voltage")),
-    spec("ac_input_frequency", Some("Hz"), Some("frequency")),
-    spec("ac_output_voltage", Some("V"), Some("voltage")),
-    spec("ac_output_frequency", Some("Hz"), Some("frequency")),
-    spec(
+    FieldSpec::measurement("ac_input_voltage", Some("V"), Some("voltage")),
+    FieldSpec::measurement("ac_input_frequency", Some("Hz"), Some("frequency")),
+    FieldSpec::measurement("ac_output_voltage", Some("V"), Some("voltage")),
+    FieldSpec::measurement("ac_output_frequency", Some("Hz"), Some("frequency")),
+    FieldSpec::measurement(
         "ac_output_apparent_power",
         Some("VA"),
         Some("apparent_power"),
     ),
-    spec("ac_output_active_power", Some("W"), Some("power")),
-    spec("ac_output_load", Some("%"), None),
-    spec("bus_voltage", Some("V"), Some("voltage")),
-    spec("battery_voltage", Some("V"), Some("voltage")),
-    spec("battery_charging_current", Some("A"), Some("current")),
-    spec("battery_capacity", Some("%"), Some("battery")),
-    spec(
+    FieldSpec::measurement("ac_output_active_power", Some("W"), Some("power")),
+    FieldSpec::measurement("ac_output_load", Some("%"), None),
+    FieldSpec::measurement("bus_voltage", Some("V"), Some("voltage")),
+    FieldSpec::measurement("battery_voltage", Some("V"), Some("voltage")),
+    FieldSpec::measurement("battery_charging_current", Some("A"), Some("current")),
+    FieldSpec::measurement("battery_capacity", Some("%"), Some("battery")),
+    FieldSpec::measurement(
         "inverter_heat_sink_temperature",
         Some("°C"),
         Some("temperature"),
     ),
-    spec("pv_input_current_for_battery", Some("A"), Some("current")),
-    spec("pv_input_voltage", Some("V"), Some("voltage")),
-    spec("battery_voltage_from_scc", Some("V"), Some("voltage")),
-    spec("battery_discharge_current", Some("A"), Some("current")),
-    spec("pv_input_power", Some("W"), Some("power")),
+    FieldSpec::measurement("pv_input_current_for_battery", Some("A"), Some("current")),
+    FieldSpec::measurement("pv_input_voltage", Some("V"), Some("voltage")),
+    FieldSpec::measurement("battery_voltage_from_scc", Some("V"), Some("voltage")),
+    FieldSpec::measurement("battery_discharge_current", Some("A"), Some("current")),
+    FieldSpec::measurement("pv_input_power", Some("W"), Some("power")),
 ];
 
 #[cfg(test)]
