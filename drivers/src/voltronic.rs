@@ -25,6 +25,76 @@ use crate::reading::{Field, Reading};
 /// no final xor.
 const XMODEM: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
 
+/// Queries a unit refuses while it answers the others: after [`RefusedQueries::AFTER`]
+/// refusals in a row a query is skipped until the next reconnect (some firmwares lack a query;
+/// asking it every poll would cost a timeout or a NAK each time). The same rule for every
+/// Voltronic protocol.
+#[derive(Debug, Clone)]
+pub(crate) struct RefusedQueries<Q> {
+    unsupported: Vec<Q>,
+    /// Consecutive refusals per query.
+    counts: Vec<(Q, u32)>,
+}
+
+impl<Q> Default for RefusedQueries<Q> {
+    fn default() -> Self {
+        RefusedQueries {
+            unsupported: Vec::new(),
+            counts: Vec::new(),
+        }
+    }
+}
+
+impl<Q: Copy + PartialEq + fmt::Display> RefusedQueries<Q> {
+    pub(crate) const AFTER: u32 = 2;
+
+    /// The queries skipped from now on.
+    pub(crate) fn unsupported(&self) -> &[Q] {
+        &self.unsupported
+    }
+
+    pub(crate) fn is_unsupported(&self, query: &Q) -> bool {
+        self.unsupported.contains(query)
+    }
+
+    /// Forget everything (a reconnect: maybe another unit, or new firmware).
+    pub(crate) fn clear(&mut self) {
+        self.unsupported.clear();
+        self.counts.clear();
+    }
+
+    /// Count this poll's refusals (others answered); said once when a query is given up.
+    pub(crate) fn count(&mut self, refused: &[Q]) {
+        self.counts.retain(|(q, _)| refused.contains(q));
+        for &query in refused {
+            let count = match self.counts.iter_mut().find(|(q, _)| *q == query) {
+                Some((_, n)) => {
+                    *n += 1;
+                    *n
+                }
+                None => {
+                    self.counts.push((query, 1));
+                    1
+                }
+            };
+            if count >= Self::AFTER {
+                tracing::warn!(query = %query, refusals = count, "the unit refuses this query while it answers the others: skipped until the next reconnect");
+                self.unsupported.push(query);
+                self.counts.retain(|(q, _)| *q != query);
+            }
+        }
+    }
+}
+
+/// A text field of an optional reading.
+pub(crate) fn text(reading: &Option<Reading>, field: &str) -> Option<String> {
+    reading
+        .as_ref()
+        .and_then(|r| r.value(field))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
+
 /// A setter's outcome once the unit acknowledged it and `reading` (the answer to `query`) was
 /// read back: verified when `matches`, else `NotVerified` with what the unit reports in
 /// `field`. The same discipline for every Voltronic protocol.

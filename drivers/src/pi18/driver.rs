@@ -15,6 +15,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+use crate::voltronic::{RefusedQueries, text};
 use tokio::time::Instant;
 
 use super::codec::{DecodeOptions, Reply, decode_reply};
@@ -55,17 +57,11 @@ impl Default for Pi18Options {
 pub struct Pi18Driver {
     options: Pi18Options,
     limits: UnitLimits,
-    /// Configured queries this unit refuses: skipped until the next identify.
-    unsupported: Vec<Query>,
-    /// Refusals in a row per query, counted only in polls where other queries answered.
-    refusals: Vec<(Query, u32)>,
+    /// Queries the unit refuses while it answers the others (skipped after two in a row).
+    refused: RefusedQueries<Query>,
     /// FWS answered only with the computed length field (`^P006FWS`): use it from now on.
     fws_computed: bool,
 }
-
-/// A query refused in this many polls in a row, while others answered, is taken as one the
-/// firmware lacks.
-const UNSUPPORTED_AFTER: u32 = 2;
 
 /// The snapshot section that says which configured queries the unit refuses (as PI30's).
 pub use crate::pi30::driver::STATUS_SECTION;
@@ -75,15 +71,14 @@ impl Pi18Driver {
         Pi18Driver {
             options,
             limits: UnitLimits::default(),
-            unsupported: Vec::new(),
-            refusals: Vec::new(),
+            refused: RefusedQueries::default(),
             fws_computed: false,
         }
     }
 
     /// Configured queries the unit refused since the last identify.
     pub fn unsupported_queries(&self) -> &[Query] {
-        &self.unsupported
+        self.refused.unsupported()
     }
 
     pub fn limits(&self) -> &UnitLimits {
@@ -170,29 +165,6 @@ impl Pi18Driver {
             Err(e) => Err(e),
         }
     }
-
-    /// Count this poll's refusals (others answered); a query refused `UNSUPPORTED_AFTER` times
-    /// in a row is skipped from now on, said once.
-    fn count_refusals(&mut self, refused: &[Query]) {
-        self.refusals.retain(|(q, _)| refused.contains(q));
-        for &query in refused {
-            let count = match self.refusals.iter_mut().find(|(q, _)| *q == query) {
-                Some((_, n)) => {
-                    *n += 1;
-                    *n
-                }
-                None => {
-                    self.refusals.push((query, 1));
-                    1
-                }
-            };
-            if count >= UNSUPPORTED_AFTER {
-                tracing::warn!(query = %query, refusals = count, "the unit refuses this query while it answers the others: skipped until the next reconnect");
-                self.unsupported.push(query);
-                self.refusals.retain(|(q, _)| *q != query);
-            }
-        }
-    }
 }
 
 fn non_data(request: &str, reply: Reply) -> DriverError {
@@ -220,14 +192,6 @@ fn non_data(request: &str, reply: Reply) -> DriverError {
     }
 }
 
-fn text(reading: &Option<Reading>, field: &str) -> Option<String> {
-    reading
-        .as_ref()
-        .and_then(|r| r.value(field))
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-}
-
 #[async_trait]
 impl Driver for Pi18Driver {
     fn fields(&self) -> &[FieldSpec] {
@@ -235,8 +199,7 @@ impl Driver for Pi18Driver {
     }
 
     async fn identify(&mut self, io: &mut dyn Link) -> Result<DeviceInfo, DriverError> {
-        self.unsupported.clear();
-        self.refusals.clear();
+        self.refused.clear();
         // Never decode a `^D` reply as PI18 unless PI said 18 (PI17 shares the framing).
         let pi = match self.query(io, Query::Pi).await {
             Ok(pi) => pi,
@@ -281,7 +244,7 @@ impl Driver for Pi18Driver {
         let mut last_refusal = None;
         let queries = self.options.queries.clone();
         for query in queries {
-            if self.unsupported.contains(&query) {
+            if self.refused.is_unsupported(&query) {
                 continue;
             }
             match self.query(io, query).await {
@@ -307,9 +270,14 @@ impl Driver for Pi18Driver {
                 reason: "the unit refused every configured query".into(),
             }));
         }
-        self.count_refusals(&refused);
-        if !self.unsupported.is_empty() {
-            let names: Vec<&str> = self.unsupported.iter().map(|q| q.command()).collect();
+        self.refused.count(&refused);
+        if !self.refused.unsupported().is_empty() {
+            let names: Vec<&str> = self
+                .refused
+                .unsupported()
+                .iter()
+                .map(|q| q.command())
+                .collect();
             let mut status = Reading::new();
             status.push(Field::new("unsupported_queries", names.join(" ")));
             snapshot.sections.push((STATUS_SECTION.to_owned(), status));

@@ -11,6 +11,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+
+use crate::voltronic::{RefusedQueries, text};
 use tokio::time::Instant;
 
 use super::codec::{DecodeOptions, EncodeOptions, Reply, decode_reply, encode_command};
@@ -56,19 +58,9 @@ pub struct Pi30Driver {
     options: Pi30Options,
     variant: Variant,
     limits: UnitLimits,
-    /// Configured queries this unit refuses (NAK, echo): skipped until the next identify (a
-    /// reconnect, maybe to another unit), so that one query the firmware lacks does not cost the
-    /// answers of all the others.
-    unsupported: Vec<Query>,
-    /// Refusals in a row per query, counted only in polls where other queries answered (a unit
-    /// that refuses everything is not missing one query, it is in trouble).
-    refusals: Vec<(Query, u32)>,
+    /// Queries the unit refuses while it answers the others (skipped after two in a row).
+    refused: RefusedQueries<Query>,
 }
-
-/// A query refused in this many polls in a row, while others answered, is taken as one the
-/// firmware lacks. More than one, so that a single NAK of a busy unit does not switch a query
-/// off until the next reconnect.
-const UNSUPPORTED_AFTER: u32 = 2;
 
 /// The snapshot section that says which configured queries the unit refuses.
 pub const STATUS_SECTION: &str = "status";
@@ -79,14 +71,13 @@ impl Pi30Driver {
             variant: options.variant.unwrap_or_default(),
             options,
             limits: UnitLimits::default(),
-            unsupported: Vec::new(),
-            refusals: Vec::new(),
+            refused: RefusedQueries::default(),
         }
     }
 
     /// Configured queries the unit refused since the last identify.
     pub fn unsupported_queries(&self) -> &[Query] {
-        &self.unsupported
+        self.refused.unsupported()
     }
 
     pub fn variant(&self) -> Variant {
@@ -151,31 +142,6 @@ impl Pi30Driver {
     }
 }
 
-impl Pi30Driver {
-    /// Count this poll's refusals (others answered); a query refused `UNSUPPORTED_AFTER` times
-    /// in a row is skipped from now on, said once.
-    fn count_refusals(&mut self, refused: &[Query]) {
-        self.refusals.retain(|(q, _)| refused.contains(q));
-        for &query in refused {
-            let count = match self.refusals.iter_mut().find(|(q, _)| *q == query) {
-                Some((_, n)) => {
-                    *n += 1;
-                    *n
-                }
-                None => {
-                    self.refusals.push((query, 1));
-                    1
-                }
-            };
-            if count >= UNSUPPORTED_AFTER {
-                tracing::warn!(query = %query, refusals = count, "the unit refuses this query while it answers the others: skipped until the next reconnect");
-                self.unsupported.push(query);
-                self.refusals.retain(|(q, _)| *q != query);
-            }
-        }
-    }
-}
-
 fn non_data(request: &str, reply: Reply) -> DriverError {
     match reply {
         Reply::Nak => DriverError::Refused {
@@ -200,14 +166,6 @@ fn non_data(request: &str, reply: Reply) -> DriverError {
     }
 }
 
-fn text(reading: &Option<Reading>, field: &str) -> Option<String> {
-    reading
-        .as_ref()
-        .and_then(|r| r.value(field))
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-}
-
 #[async_trait]
 impl Driver for Pi30Driver {
     fn fields(&self) -> &[FieldSpec] {
@@ -217,8 +175,7 @@ impl Driver for Pi30Driver {
     async fn identify(&mut self, io: &mut dyn Link) -> Result<DeviceInfo, DriverError> {
         // A (re)connect may be to another unit or firmware: every configured query gets another
         // chance.
-        self.unsupported.clear();
-        self.refusals.clear();
+        self.refused.clear();
         let qpi = self.query(io, Query::Qpi).await?;
         let protocol = qpi
             .value("protocol_id")
@@ -276,7 +233,7 @@ impl Driver for Pi30Driver {
         let mut refused = Vec::new();
         let mut last_refusal = None;
         for &query in &self.options.queries {
-            if self.unsupported.contains(&query) {
+            if self.refused.is_unsupported(&query) {
                 continue;
             }
             match self.query(io, query).await {
@@ -304,9 +261,14 @@ impl Driver for Pi30Driver {
                 reason: "the unit refused every configured query".into(),
             }));
         }
-        self.count_refusals(&refused);
-        if !self.unsupported.is_empty() {
-            let names: Vec<String> = self.unsupported.iter().map(Query::command).collect();
+        self.refused.count(&refused);
+        if !self.refused.unsupported().is_empty() {
+            let names: Vec<String> = self
+                .refused
+                .unsupported()
+                .iter()
+                .map(Query::command)
+                .collect();
             let mut status = Reading::new();
             status.push(Field::new("unsupported_queries", names.join(" ")));
             snapshot.sections.push((STATUS_SECTION.to_owned(), status));
