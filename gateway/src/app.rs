@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use crate::config::{Config, ConfigError, PortConfig};
 use crate::core::bus::Bus;
 use crate::core::health::Health;
-use crate::core::opener::{TransportOpener, build_driver};
+use crate::core::opener::{TransportOpener, build_driver, field_specs};
 use crate::core::port_task::{DeviceSlot, LockGroup, Opener, PortTask};
 use crate::core::router::Router;
 use crate::http::live::Live;
@@ -127,13 +127,7 @@ impl Gateway {
             let mut sources: Vec<crate::mqtt::MqttDevice> = config
                 .devices
                 .iter()
-                .filter_map(|d| {
-                    let port = config.port(&d.port)?;
-                    Some(crate::mqtt::MqttDevice::device(
-                        d,
-                        build_driver(d, port).fields(),
-                    ))
-                })
+                .map(|d| crate::mqtt::MqttDevice::device(d, &field_specs(config, d)))
                 .collect();
             sources.extend(config.bridges.iter().map(crate::mqtt::MqttDevice::bridge));
             tasks.spawn(crate::mqtt::run(

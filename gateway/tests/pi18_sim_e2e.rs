@@ -13,53 +13,10 @@ use e2e::{Broker, BrokerOptions, GatewayProcess, SimProcess, commander, subscrib
 use rumqttc::QoS;
 use serde_json::Value as Json;
 
-/// One simulated inverter per protocol, and a BMV.
-const SIM: &str = r#"
-[[device]]
-name = "pi30"
-kind = "inverter"
-[[device.interface]]
-name = "serial"
-kind = "pty"
-[[device]]
-name = "pi30max"
-kind = "inverter"
-[device.inverter]
-protocol = "pi30max"
-[[device.interface]]
-name = "serial"
-kind = "pty"
-[[device]]
-name = "pi18"
-kind = "inverter"
-[device.inverter]
-protocol = "pi18"
-[[device.interface]]
-name = "serial"
-kind = "pty"
-[[device]]
-name = "pi17"
-kind = "inverter"
-[device.inverter]
-protocol = "pi17"
-[[device.interface]]
-name = "serial"
-kind = "pty"
-[[device]]
-name = "pi16"
-kind = "inverter"
-[device.inverter]
-protocol = "pi16"
-[[device.interface]]
-name = "serial"
-kind = "pty"
-[[device]]
-name = "bmv"
-kind = "bmv"
-[[device.interface]]
-name = "serial"
-kind = "pty"
-"#;
+/// One simulated inverter per protocol (the example site in config/)...
+const PROTOCOLS: &str = include_str!("../../config/sim-protocols.toml");
+/// ...and a BMV, which no Voltronic probe may take for an inverter.
+const BMV: &str = "[[device]]\nname = \"bmv\"\nkind = \"bmv\"\n[[device.interface]]\nname = \"serial\"\nkind = \"pty\"\n";
 
 fn identify(port: &std::path::Path) -> Json {
     let out = Command::new(env!("CARGO_BIN_EXE_sungate"))
@@ -81,7 +38,7 @@ fn identify(port: &std::path::Path) -> Json {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_protocol_is_named_and_an_unknown_device_is_not_guessed() {
     let dir = e2e::scratch("identify");
-    let sim = SimProcess::start(&dir, SIM).await;
+    let sim = SimProcess::start(&dir, &format!("{PROTOCOLS}{BMV}")).await;
     for (device, protocol, supported, verdict) in [
         ("pi30", "PI30", true, "this unit speaks PI30: supported"),
         (

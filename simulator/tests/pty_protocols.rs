@@ -16,50 +16,8 @@ use tokio::time::Instant;
 
 const T: Duration = Duration::from_secs(2);
 
-const FIVE: &str = r#"
-[[device]]
-name = "pi30"
-kind = "inverter"
-[[device.interface]]
-name = "serial"
-kind = "pty"
-
-[[device]]
-name = "pi30max"
-kind = "inverter"
-[device.inverter]
-protocol = "pi30max"
-[[device.interface]]
-name = "serial"
-kind = "pty"
-
-[[device]]
-name = "pi18"
-kind = "inverter"
-[device.inverter]
-protocol = "pi18"
-[[device.interface]]
-name = "serial"
-kind = "pty"
-
-[[device]]
-name = "pi17"
-kind = "inverter"
-[device.inverter]
-protocol = "pi17"
-[[device.interface]]
-name = "serial"
-kind = "pty"
-
-[[device]]
-name = "pi16"
-kind = "inverter"
-[device.inverter]
-protocol = "pi16"
-[[device.interface]]
-name = "serial"
-kind = "pty"
-"#;
+/// One simulated inverter per protocol (the example site in config/).
+const FIVE: &str = include_str!("../../config/sim-protocols.toml");
 
 async fn exchange(
     link: &mut sungate_drivers::link::StreamLink<sungate_sim::frontend::pty::FdStream>,

@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sungate_drivers::driver::Driver;
+use sungate_drivers::driver::{Driver, FieldSpec};
 use sungate_drivers::link::{Link, LinkError};
 use sungate_drivers::transport;
 
 use super::port_task::Opener;
-use crate::config::{DeviceConfig, PortConfig};
+use crate::config::{Config, DeviceConfig, PortConfig};
 use crate::types::Transport;
 
 /// Opens the transport a port is configured with.
@@ -67,6 +67,15 @@ async fn open_hid(spec: &str, _timeout: Duration) -> Result<Box<dyn Link>, LinkE
 /// The driver a device is configured with (the registry, [`crate::types::DriverKind`], builds it).
 pub fn build_driver(device: &DeviceConfig, port: &PortConfig) -> Box<dyn Driver> {
     device.driver.build(&device.queries, port.timeout)
+}
+
+/// The fields a configured device's driver produces, with their units and classes (for the
+/// sinks' metadata: discovery, the API). Empty when the device's port is not configured.
+pub fn field_specs(config: &Config, device: &DeviceConfig) -> Vec<FieldSpec> {
+    config
+        .port(&device.port)
+        .map(|port| build_driver(device, port).fields().to_vec())
+        .unwrap_or_default()
 }
 
 /// Open a port given as a spec on the command line (`/dev/ttyUSB0`, `tcp://HOST:PORT`,

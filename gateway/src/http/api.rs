@@ -14,8 +14,9 @@ use sungate_drivers::{Reading, Value};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::context::{ApiError, Context, DeviceEntry, not_found};
-use super::live::{DeviceState, stale_after, unix_ms};
+use super::live::{DeviceState, stale_after};
 use crate::core::bus::Event;
+use crate::history::time::unix_ms;
 
 /// A reading's value as JSON (a float that is not finite never leaves the gateway as a number).
 pub fn json_value(value: &Value) -> JsonValue {

@@ -65,10 +65,7 @@ pub fn entries(config: &Config) -> Vec<DeviceEntry> {
             driver: Some(d.driver),
             port: Some(d.port.clone()),
             poll_interval: d.poll_interval,
-            fields: config
-                .port(&d.port)
-                .map(|p| crate::core::opener::build_driver(d, p).fields().to_vec())
-                .unwrap_or_default(),
+            fields: crate::core::opener::field_specs(config, d),
             bridge: None,
         })
         .collect();

@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -14,8 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
 
 use super::context::{ApiError, Context, not_found};
-use super::live::unix_ms;
-use crate::history::time::rfc3339;
+use crate::history::time::{now_ms, rfc3339};
 use crate::history::{HistoryReader, Series};
 use crate::types::DriverKind;
 
@@ -115,7 +113,7 @@ async fn series(
     q: &HistoryQuery,
 ) -> Result<(Window, Vec<Series>), ApiError> {
     ctx.device(name).ok_or_else(|| not_found("such device"))?;
-    let w = window(q, unix_ms(SystemTime::now()))?;
+    let w = window(q, now_ms())?;
     let fields: Vec<String> = q
         .fields
         .as_deref()
@@ -237,7 +235,7 @@ pub async fn energy(
     let days = q.days.unwrap_or(30).clamp(1, 731);
     let reader = reader(&ctx)?;
     let (device, f) = (name.clone(), field.clone());
-    let now = unix_ms(SystemTime::now());
+    let now = now_ms();
     let rows = blocking(move || no_data_yet(reader.daily_energy(&device, &f, days, now))).await?;
     let days: Vec<JsonValue> = rows
         .iter()

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use sungate_drivers::Reading;
 use sungate_drivers::driver::{DeviceInfo, Snapshot};
@@ -101,12 +101,6 @@ pub async fn follow(live: Arc<Live>, mut bus: broadcast::Receiver<Event>) {
             Err(RecvError::Closed) => return,
         }
     }
-}
-
-/// Unix milliseconds of a time (0 before 1970).
-pub fn unix_ms(at: SystemTime) -> i64 {
-    at.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A value is stale when no snapshot came for three poll intervals (and at least 10 s).
