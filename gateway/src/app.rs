@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{Config, ConfigError, PortConfig};
 use crate::core::bus::Bus;
+use crate::core::energy::EnergyMeter;
 use crate::core::health::Health;
 use crate::core::opener::{TransportOpener, build_driver, field_specs};
 use crate::core::port_task::{DeviceSlot, LockGroup, Opener, PortTask};
@@ -39,6 +40,42 @@ pub fn check_resources(config: &Config) -> Result<(), ConfigError> {
             .map_err(|e| config.error_at(line, e.to_string()))?;
     }
     Ok(())
+}
+
+/// The last stored snapshot of each device, where the energy counters go on from. Without a
+/// history store the counters live in memory only: the integrated ones start again from zero
+/// at each start (the device's own counters are the device's).
+fn restore_energy(config: &Config) -> HashMap<String, (i64, sungate_drivers::Reading)> {
+    let mut out = HashMap::new();
+    let Some(history) = &config.history else {
+        tracing::info!(
+            "no [history]: energy counters integrated by the gateway start from zero at each start"
+        );
+        return out;
+    };
+    if !history.path.exists() {
+        return out;
+    }
+    let reader = match crate::history::HistoryReader::open(&history.path) {
+        Ok(reader) => reader,
+        Err(err) => {
+            tracing::error!(%err, "cannot read the history: energy counters integrated by the gateway start from zero");
+            return out;
+        }
+    };
+    for device in &config.devices {
+        match reader.last_snapshot(&device.name) {
+            Ok(Some(last)) => {
+                tracing::info!(device = %device.name, at_ms = last.0, "energy counters restored from the history");
+                out.insert(device.name.clone(), last);
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::error!(device = %device.name, %err, "cannot restore the energy counters: integrated ones start from zero");
+            }
+        }
+    }
+    out
 }
 
 /// A running gateway.
@@ -87,6 +124,7 @@ impl Gateway {
                 stop_rx,
             ));
         }
+        let mut restored = restore_energy(config);
         let mut router = Router::new();
         for port in &config.ports {
             let devices: Vec<_> = config.devices_on(&port.name).collect();
@@ -95,7 +133,18 @@ impl Gateway {
             }
             let slots = devices
                 .iter()
-                .map(|d| DeviceSlot::new(d.name.clone(), build_driver(d, port), d.poll_interval))
+                .map(|d| {
+                    let slot =
+                        DeviceSlot::new(d.name.clone(), build_driver(d, port), d.poll_interval);
+                    match restored.remove(&d.name) {
+                        Some((at_ms, stored)) => {
+                            let mut meter = EnergyMeter::new(d.poll_interval);
+                            meter.restore(at_ms, &stored);
+                            slot.with_energy(meter)
+                        }
+                        None => slot,
+                    }
+                })
                 .collect();
             let lock = port.unit.as_ref().map(|unit| {
                 groups

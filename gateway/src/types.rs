@@ -3,7 +3,7 @@
 //! (`/dev/ttyUSB0`, `tcp://HOST:PORT`, `hid:...`) and as config keys (`serial = ...`,
 //! `tcp = ...`, `hid = ...`), so the CLI, `sungate bridge` and config files agree.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 use sungate_drivers::driver::Driver;
@@ -257,6 +257,14 @@ impl Transport {
             Transport::Tcp { addr } => format!("tcp://{addr}"),
             Transport::Hid { spec } => format!("hid:{spec}"),
         }
+    }
+}
+
+/// Milliseconds since the Unix epoch (negative before it).
+pub fn unix_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
     }
 }
 

@@ -39,9 +39,11 @@ use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use sungate::config::{Config, HistoryConfig};
 use sungate::core::bus::Event;
+use sungate::core::energy::EnergyMeter;
 use sungate::core::health::Health;
 use sungate::core::opener::build_driver;
 use sungate::history::{Writer, WriterConfig};
+use sungate::types::unix_ms;
 use sungate_drivers::driver::Driver;
 use sungate_drivers::link::{Link, LinkError};
 use sungate_sim::config::{DeviceKind, SimConfig};
@@ -246,6 +248,9 @@ struct Polled {
     name: String,
     driver: Box<dyn Driver>,
     link: SimLink,
+    /// The energy counters, bridging the [`STEP`] between two snapshots (a live gateway does
+    /// not bridge gaps of several poll intervals; here every step is one poll).
+    energy: EnergyMeter,
 }
 
 /// Simulate `from..to` (at most a few days) of the devices of `site` that `config` polls (a
@@ -279,6 +284,7 @@ pub async fn backfill(
             name: device.name.clone(),
             driver: build_driver(device, port),
             link: SimLink::new(Device::new(sim, site.seed.unwrap_or(1))),
+            energy: EnergyMeter::with_max_gap(STEP * 2),
         };
         entry
             .driver
@@ -319,10 +325,12 @@ pub async fn backfill(
             entry.link.advance(behind, false);
             entry.link.inbox.clear();
             match entry.driver.poll(&mut entry.link).await {
-                Ok(snapshot) => {
+                Ok(mut snapshot) => {
+                    let at = from + entry.link.advanced;
+                    entry.energy.account(unix_ms(at), &mut snapshot);
                     writer.accept(&Event::Snapshot {
                         device: entry.name.clone(),
-                        at: from + entry.link.advanced,
+                        at,
                         reading: Arc::new(snapshot.flatten()),
                         sections: Some(Arc::new(snapshot)),
                     });

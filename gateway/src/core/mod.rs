@@ -13,6 +13,7 @@
 //! - [`health`]: the gateway's own counters (polls, latency, sinks), for `/metrics`.
 
 pub mod bus;
+pub mod energy;
 pub mod health;
 pub mod opener;
 pub mod port_task;

@@ -69,13 +69,16 @@ pub fn build_driver(device: &DeviceConfig, port: &PortConfig) -> Box<dyn Driver>
     device.driver.build(&device.queries, port.timeout)
 }
 
-/// The fields a configured device's driver produces, with their units and classes (for the
-/// sinks' metadata: discovery, the API). Empty when the device's port is not configured.
+/// The fields a configured device's driver produces, and the energy counters the core adds,
+/// with their units and classes (for the sinks' metadata: discovery, the API). Only the
+/// counters when the device's port is not configured.
 pub fn field_specs(config: &Config, device: &DeviceConfig) -> Vec<FieldSpec> {
-    config
+    let mut specs = config
         .port(&device.port)
         .map(|port| build_driver(device, port).fields().to_vec())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    specs.extend_from_slice(&super::energy::COUNTER_FIELDS);
+    specs
 }
 
 /// Open a port given as a spec on the command line (`/dev/ttyUSB0`, `tcp://HOST:PORT`,

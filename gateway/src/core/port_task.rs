@@ -16,8 +16,10 @@ use tokio::time::Instant;
 use sungate_drivers::wire::WireLog;
 
 use super::bus::{Bus, Event};
+use super::energy::EnergyMeter;
 use super::health::PortHealth;
 use crate::config::PortTiming;
+use crate::types::unix_ms;
 
 /// Opens the transport of a port (serial, TCP, HID; in tests an in-memory link).
 #[async_trait]
@@ -45,6 +47,8 @@ pub struct DeviceSlot {
     probed: Option<String>,
     failures: u32,
     online: Option<bool>,
+    /// The device's energy counters, added to each snapshot.
+    energy: EnergyMeter,
 }
 
 impl std::fmt::Debug for DeviceSlot {
@@ -68,7 +72,14 @@ impl DeviceSlot {
             probed: None,
             failures: 0,
             online: None,
+            energy: EnergyMeter::new(interval),
         }
+    }
+
+    /// Start the energy counters from a restored state (the last stored snapshot).
+    pub fn with_energy(mut self, energy: EnergyMeter) -> Self {
+        self.energy = energy;
+        self
     }
 }
 
@@ -346,11 +357,13 @@ impl PortTask {
             self.health.poll_done(r.is_ok(), started.elapsed());
         }
         match result {
-            Some(Ok(snapshot)) => {
+            Some(Ok(mut snapshot)) => {
                 self.account(i, None, true);
+                let at = SystemTime::now();
+                self.devices[i].energy.account(unix_ms(at), &mut snapshot);
                 self.bus.publish(Event::Snapshot {
                     device: self.devices[i].name.clone(),
-                    at: SystemTime::now(),
+                    at,
                     reading: Arc::new(snapshot.flatten()),
                     sections: Some(Arc::new(snapshot)),
                 });

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use sungate_drivers::reading::{Field, Reading};
+
 use super::error::HistoryError;
 use super::schema::{self, Kind, Layout};
 use super::time::{DAY_MS, date, rfc3339};
@@ -275,13 +277,61 @@ impl HistoryReader {
         })
     }
 
-    /// Energy per UTC day in kWh over the last `days` days up to the day of `now_ms`,
-    /// integrating `power_field` (W) over the aggregate buckets: a bucket's average times its
-    /// width. Days without any data are left out; oldest day first.
+    /// The last stored snapshot of `device`: its time and its numbers (text is not stored).
+    /// When the raw rows are gone (retention), the newest aggregate bucket, each field at its
+    /// maximum (what the energy counters, which only go up, need). None when there is nothing.
+    pub fn last_snapshot(&self, device: &str) -> Result<Option<(i64, Reading)>, HistoryError> {
+        let sql = self.sql();
+        self.with(|inner| {
+            let id = match inner.device_id(device) {
+                Ok(id) => id,
+                Err(HistoryError::NoDevice(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            for (table, is_agg) in [("raw", false), ("agg", true)] {
+                let row: Option<(i64, i64, Vec<u8>)> = inner
+                    .conn
+                    .query_row(
+                        &format!(
+                            "SELECT ts_ms, layout_id, data FROM {table}
+                             WHERE device_id = ?1 ORDER BY ts_ms DESC LIMIT 1"
+                        ),
+                        [id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(&sql)?;
+                let Some((ts, lid, blob)) = row else { continue };
+                let Some(layout) = load(&inner.conn, &mut inner.layouts, lid).map_err(&sql)? else {
+                    continue;
+                };
+                let mut reading = Reading::new();
+                for (i, f) in layout.fields.iter().enumerate() {
+                    let value = if is_agg {
+                        layout
+                            .agg_value(&blob, i)
+                            .and_then(|(_, _, max, count)| (count > 0).then_some(max))
+                    } else {
+                        layout.raw_value(&blob, i)
+                    };
+                    if let Some(v) = value.filter(|v| v.is_finite()) {
+                        reading.push(Field::new(f.name.clone(), v));
+                    }
+                }
+                return Ok(Some((ts, reading)));
+            }
+            Ok(None)
+        })
+    }
+
+    /// Energy per UTC day in kWh over the last `days` days up to the day of `now_ms`, from the
+    /// aggregate buckets of `field`: for an energy counter (kWh, only going up), what it grew
+    /// by in the day (from its last value before the day); for a power (W), its integral (a
+    /// bucket's average times its width). Days without any data are left out; oldest day first.
     pub fn daily_energy(
         &self,
         device: &str,
-        power_field: &str,
+        field: &str,
         days: u32,
         now_ms: i64,
     ) -> Result<Vec<(String, f64)>, HistoryError> {
@@ -290,16 +340,24 @@ impl HistoryReader {
         let begin = end - i64::from(days) * DAY_MS;
         self.with(|inner| {
             let id = inner.device_id(device)?;
-            let mut per_day: Vec<(i64, f64)> = Vec::new();
+            // Per day: watt-milliseconds of a power (divided once at the end: fewer rounding
+            // steps) and kWh of a counter.
+            let mut per_day: Vec<(i64, f64, f64)> = Vec::new();
+            // From the last bucket before the window on, so that a counter's first day in it
+            // has its start value.
             let mut s = inner
                 .conn
                 .prepare(
                     "SELECT ts_ms, step_ms, layout_id, data FROM agg
-                     WHERE device_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 ORDER BY ts_ms",
+                     WHERE device_id = ?1 AND ts_ms >= COALESCE((SELECT MAX(ts_ms) FROM agg
+                         WHERE device_id = ?1 AND ts_ms < ?2), ?2) AND ts_ms < ?3
+                     ORDER BY ts_ms",
                 )
                 .map_err(&sql)?;
             let mut rows = s.query(params![id, begin, end]).map_err(&sql)?;
             let mut positions: HashMap<i64, Option<(Arc<Layout>, usize)>> = HashMap::new();
+            // A counter's last value so far.
+            let mut counter_before: Option<f64> = None;
             while let Some(row) = rows.next().map_err(&sql)? {
                 let ts: i64 = row.get(0).map_err(&sql)?;
                 let step: i64 = row.get(1).map_err(&sql)?;
@@ -309,32 +367,48 @@ impl HistoryReader {
                     None => {
                         let p = load(&inner.conn, &mut inner.layouts, lid)
                             .map_err(&sql)?
-                            .and_then(|l| l.position(power_field).map(|i| (l, i)));
+                            .and_then(|l| l.position(field).map(|i| (l, i)));
                         positions.insert(lid, p.clone());
                         p
                     }
                 };
                 let Some((layout, i)) = at else { continue };
                 let data = row.get_ref(3).map_err(&sql)?;
-                let Some((_, avg, _, count)) =
+                let Some((min, avg, max, count)) =
                     data.as_blob().ok().and_then(|b| layout.agg_value(b, i))
                 else {
                     continue;
                 };
-                if count == 0 || !avg.is_finite() {
+                if count == 0 || !avg.is_finite() || !max.is_finite() || !min.is_finite() {
+                    continue;
+                }
+                let is_counter =
+                    layout.fields.get(i).and_then(|f| f.unit.as_deref()) == Some("kWh");
+                let (wms, kwh) = if is_counter {
+                    // What the counter grew by since its last value (within the bucket for its
+                    // first one; a counter that went down was reset or lost: it is followed
+                    // from its new value).
+                    let grown = (max - counter_before.unwrap_or(min)).max(0.0);
+                    counter_before = Some(max);
+                    (0.0, grown)
+                } else {
+                    (avg * step as f64, 0.0)
+                };
+                if ts < begin {
                     continue;
                 }
                 let day = ts.div_euclid(DAY_MS);
-                // Watt-milliseconds, divided once at the end (fewer rounding steps).
-                let wms = avg * step as f64;
                 match per_day.last_mut() {
-                    Some((d, e)) if *d == day => *e += wms,
-                    _ => per_day.push((day, wms)),
+                    Some((d, w, e)) if *d == day => {
+                        *w += wms;
+                        *e += kwh;
+                    }
+                    _ => per_day.push((day, wms, kwh)),
                 }
             }
             Ok(per_day
                 .into_iter()
-                .map(|(day, wms)| (date(day * DAY_MS), wms / 3.6e9))
+                .map(|(day, wms, kwh)| (date(day * DAY_MS), wms / 3.6e9 + kwh))
                 .collect())
         })
     }

@@ -628,6 +628,46 @@ fn daily_energy_integrates_power_per_utc_day() {
 }
 
 #[test]
+fn daily_energy_of_a_counter_is_what_it_grew_by_each_day() {
+    let dir = TempDir::new("counter");
+    let (mut w, _) = writer(&dir.db());
+    let day = parse_rfc3339("2026-11-28").unwrap();
+    let counter = |w: &mut Writer, at: i64, kwh: f64| {
+        let mut r = Reading::new();
+        r.push(Field::new("pv_energy", kwh).with_unit("kWh"));
+        r.push(Field::new("pv_energy_source", "device"));
+        w.accept(&snapshot("mppt", at, r));
+    };
+    // Nov 27 ends at 100 kWh; Nov 28 grows by 3.5 (reset to 0 on the way: followed from its
+    // new value); Nov 29 by 1.25.
+    counter(&mut w, day - 60_000, 100.0);
+    counter(&mut w, day + 8 * 3_600_000, 101.0);
+    counter(&mut w, day + 12 * 3_600_000, 103.0);
+    counter(&mut w, day + 13 * 3_600_000, 0.0);
+    counter(&mut w, day + 14 * 3_600_000, 0.5);
+    counter(&mut w, day + DAY_MS + 9 * 3_600_000, 1.0);
+    counter(&mut w, day + DAY_MS + 10 * 3_600_000, 1.75);
+    w.flush();
+    let r = HistoryReader::open(&dir.db()).unwrap();
+    let e = r
+        .daily_energy("mppt", "pv_energy", 2, day + DAY_MS + 11 * 3_600_000)
+        .unwrap();
+    assert_eq!(
+        e,
+        [
+            ("2026-11-28".to_owned(), 3.5),
+            ("2026-11-29".to_owned(), 1.25)
+        ]
+    );
+    // The last snapshot, for the energy counters after a restart: numbers only.
+    let (at, last) = r.last_snapshot("mppt").unwrap().unwrap();
+    assert_eq!(at, day + DAY_MS + 10 * 3_600_000);
+    assert_eq!(last.value("pv_energy").and_then(|v| v.as_f64()), Some(1.75));
+    assert!(last.value("pv_energy_source").is_none());
+    assert!(r.last_snapshot("nobody").unwrap().is_none());
+}
+
+#[test]
 fn the_reader_opens_lazily() {
     let dir = TempDir::new("lazy");
     let r = HistoryReader::lazy(&dir.db());

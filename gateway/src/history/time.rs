@@ -1,17 +1,11 @@
 //! UTC calendar arithmetic for the store (daily buckets, CSV file names, export times): the
 //! days-from-civil algorithm (H. Hinnant), a few lines instead of a date crate.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 pub const DAY_MS: i64 = 86_400_000;
 
-/// Milliseconds since the Unix epoch (negative before it).
-pub fn unix_ms(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
-    }
-}
+pub use crate::types::unix_ms;
 
 pub fn now_ms() -> i64 {
     unix_ms(SystemTime::now())

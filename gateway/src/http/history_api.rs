@@ -228,15 +228,30 @@ pub async fn energy(
     Query(q): Query<EnergyQuery>,
 ) -> Result<Json<JsonValue>, ApiError> {
     let entry = ctx.device(&name).ok_or_else(|| not_found("such device"))?;
-    let field = q
-        .field
-        .clone()
-        .unwrap_or_else(|| default_power_field(entry.driver).to_owned());
     let days = q.days.unwrap_or(30).clamp(1, 731);
     let reader = reader(&ctx)?;
-    let (device, f) = (name.clone(), field.clone());
+    let power_field = default_power_field(entry.driver).to_owned();
+    let asked = q.field.clone();
+    let device = name.clone();
     let now = now_ms();
-    let rows = blocking(move || no_data_yet(reader.daily_energy(&device, &f, days, now))).await?;
+    // By default the PV energy counter, or, for a history from before the counters, the
+    // integral of the PV power.
+    let (field, rows) = blocking(move || {
+        let field = match asked {
+            Some(f) => f,
+            None => {
+                let stored = no_data_yet(reader.fields(&device))?;
+                if stored.iter().any(|f| f == "pv_energy") {
+                    "pv_energy".to_owned()
+                } else {
+                    power_field
+                }
+            }
+        };
+        let rows = no_data_yet(reader.daily_energy(&device, &field, days, now))?;
+        Ok((field, rows))
+    })
+    .await?;
     let days: Vec<JsonValue> = rows
         .iter()
         .map(|(date, kwh)| json!({"date": date, "kwh": finite(*kwh)}))

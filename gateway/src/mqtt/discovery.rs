@@ -7,6 +7,7 @@ use sungate_drivers::driver::{DeviceInfo, FieldSpec};
 use sungate_drivers::reading::Field;
 
 use crate::config::MqttConfig;
+use crate::core::energy;
 
 /// HA classes of a field: the driver's [`FieldSpec`] where it has them, else derived from the
 /// unit so that fields without a spec (flattened `qpiri_*` names, new decoders) still land in the
@@ -193,6 +194,18 @@ pub fn config_for(
         format!("{{{{ value_json['{name}'] }}}}")
     };
     c.insert("value_template".into(), json!(template));
+    if energy::is_counter(name) {
+        // Where the counter comes from (`device` or `integrated`), as an attribute of the
+        // entity, from the same state message.
+        c.insert("json_attributes_topic".into(), json!(target.state_topic));
+        c.insert(
+            "json_attributes_template".into(),
+            json!(format!(
+                "{{{{ {{'source': value_json['{}']}} | tojson }}}}",
+                energy::source_field(name)
+            )),
+        );
+    }
     if let Some(unit) = spec.and_then(|s| s.unit).or(field.unit) {
         c.insert("unit_of_measurement".into(), json!(unit));
     }

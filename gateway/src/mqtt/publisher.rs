@@ -15,6 +15,7 @@ use super::topics::gateway_availability_topic;
 use super::{compat, discovery};
 use crate::config::MqttConfig;
 use crate::core::bus::Event;
+use crate::core::energy;
 
 #[derive(Debug)]
 struct View {
@@ -313,6 +314,10 @@ impl Publisher {
         for view in &latest.views {
             let target = state.ha_device(&self.cfg, name, view);
             for field in view.reading.iter() {
+                // An energy counter's source is its entity's attribute, not an entity.
+                if energy::counter_of_source(&field.name).is_some() {
+                    continue;
+                }
                 let key = format!("{}/{}", target.key, field.name);
                 if state.announced.contains(&key) {
                     continue;
@@ -506,6 +511,42 @@ mod tests {
         assert!(configs[0].1.contains("HQ1234"), "{configs:?}");
         // Events of something not configured are ignored.
         assert!(p.on_event(snapshot("ghost", 1.0, 1)).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_energy_counter_is_announced_for_the_energy_dashboard_with_its_source() {
+        let mut p = publisher();
+        p.on_connected();
+        let mut r = Reading::new();
+        r.push(Field::new("pv_energy", 82.72).with_unit("kWh"));
+        r.push(Field::new(energy::source_field("pv_energy"), "device"));
+        let out = published(&p.on_event(Event::Snapshot {
+            device: "mppt".into(),
+            at: UNIX_EPOCH + std::time::Duration::from_secs(100),
+            reading: Arc::new(r),
+            sections: None,
+        }));
+        // One config (the counter), none for its source, and the state with both.
+        let configs: Vec<&(String, String)> =
+            out.iter().filter(|(t, _)| t.ends_with("/config")).collect();
+        assert_eq!(configs.len(), 1, "{out:?}");
+        assert_eq!(
+            configs[0].0,
+            "homeassistant/sensor/sungate_cabin_mppt/pv_energy/config"
+        );
+        let c: Json = serde_json::from_str(&configs[0].1).unwrap();
+        assert_eq!(c["device_class"], "energy");
+        assert_eq!(c["state_class"], "total_increasing");
+        assert_eq!(c["unit_of_measurement"], "kWh");
+        assert_eq!(c["json_attributes_topic"], "sungate/mppt/state");
+        assert_eq!(
+            c["json_attributes_template"],
+            "{{ {'source': value_json['pv_energy_source']} | tojson }}"
+        );
+        let state = out.iter().find(|(t, _)| t == "sungate/mppt/state").unwrap();
+        let state: Json = serde_json::from_str(&state.1).unwrap();
+        assert_eq!(state["pv_energy"], 82.72);
+        assert_eq!(state["pv_energy_source"], "device");
     }
 
     #[tokio::test(start_paused = true)]

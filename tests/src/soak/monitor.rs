@@ -50,6 +50,9 @@ pub struct DeviceView {
     /// What is being done to the device now (for failure messages).
     pub context: String,
     watch: Option<Watch>,
+    /// The last value of each energy counter (a field with a `<field>_source`): they never
+    /// go down.
+    counters: std::collections::HashMap<String, f64>,
 }
 
 impl DeviceView {
@@ -65,6 +68,7 @@ impl DeviceView {
             last_state_at: None,
             context: "no fault".to_owned(),
             watch: None,
+            counters: std::collections::HashMap::new(),
         }
     }
 }
@@ -293,6 +297,20 @@ impl Monitor {
                     continue;
                 }
                 d.values += 1;
+                // An energy counter: never negative, never going down (there is no
+                // simulator range for a total that grows for as long as the run).
+                let source = map.get(&format!("{field}_source")).and_then(Json::as_str);
+                if matches!(source, Some("device" | "integrated")) {
+                    let before = d.counters.insert(format!("{}/{field}", m.topic), v);
+                    if v < 0.0 || before.is_some_and(|b| v < b) {
+                        d.implausible += 1;
+                        bad.push(format!(
+                            "{}: energy counter {field} went from {before:?} to {v}",
+                            m.topic
+                        ));
+                    }
+                    continue;
+                }
                 match d.ranges.iter().find(|r| r.field == *field) {
                     Some(range) if range.contains(v) => {}
                     Some(range) => {

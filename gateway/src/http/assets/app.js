@@ -666,21 +666,30 @@ function lineChart(points, from, to, stepMs, unit, width) {
   return h;
 }
 
-async function drawEnergy(dev) {
+/* The gateway's energy counters (kWh, only going up): energy per day is what they grew by. */
+const COUNTERS = ['pv_energy', 'load_energy', 'battery_charged_energy', 'battery_discharged_energy'];
+const countersOf = (name) => COUNTERS.filter((c) => get(name, c) !== null);
+
+async function drawEnergy(dev, pick) {
   const box = $('#energy');
-  let field = pvField(dev);
   let on = dev;
-  if (!field) { // a BMV has no PV: show the first PV source instead
-    on = S.order.find((n) => pvField(n));
-    field = on && pvField(on);
+  let counters = countersOf(dev);
+  if (!counters.length && !pvField(dev)) { // nothing to show here: the first device with counters
+    on = S.order.find((n) => countersOf(n).length) || S.order.find((n) => pvField(n));
+    counters = on ? countersOf(on) : [];
   }
-  if (!field) { box.innerHTML = '<div class="empty">No PV power field to integrate.</div>'; return; }
-  $('#energy-field').textContent = on + ' · ' + field;
+  // Without counters yet (an older history): integrate the PV power.
+  const field = counters.includes(pick) ? pick : counters[0] || (on && pvField(on));
+  if (!field) { box.innerHTML = '<div class="empty">No energy counter or PV power on any device.</div>'; return; }
+  const src = get(on, field + '_source');
+  $('#energy-field').textContent = on + ' · ' + field + (src ? ' (' + src.v + ')' : '');
+  const seg = counters.length > 1 ? '<div class="seg" id="energy-counters">' + counters.map((c) => '<button data-counter="' + esc(c) + '" class="' + (c === field ? 'active' : '') + '">' + esc(label(c)) + '</button>').join('') + '</div>' : '';
   try {
     const r = await api('api/devices/' + encodeURIComponent(on) + '/energy?field=' + encodeURIComponent(field) + '&days=30');
-    box.innerHTML = barChart(r.days || [], box.clientWidth);
+    box.innerHTML = seg + barChart(r.days || [], box.clientWidth);
+    for (const b of box.querySelectorAll('#energy-counters button')) b.onclick = () => drawEnergy(dev, b.dataset.counter);
   } catch (e) {
-    box.innerHTML = '<div class="empty">Energy unavailable: ' + esc(e.message) + '</div>';
+    box.innerHTML = seg + '<div class="empty">Energy unavailable: ' + esc(e.message) + '</div>';
   }
 }
 
