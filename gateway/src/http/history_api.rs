@@ -254,7 +254,7 @@ pub async fn energy(
     .await?;
     let days: Vec<JsonValue> = rows
         .iter()
-        .map(|(date, kwh)| json!({"date": date, "kwh": finite(*kwh)}))
+        .map(|(date, kwh)| json!({"date": date, "kwh": finite((kwh * 1e6).round() / 1e6)}))
         .collect();
     Ok(Json(
         json!({"device": name, "field": field, "unit": "kWh", "days": days}),
