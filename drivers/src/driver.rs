@@ -39,6 +39,21 @@ impl FieldSpec {
             state_class: Some("measurement"),
         }
     }
+
+    /// A counter that only grows (lifetime energy): Home Assistant's long-term statistics treat
+    /// a drop as a meter reset, not as negative consumption.
+    pub const fn total_increasing(
+        name: &'static str,
+        unit: Option<&'static str>,
+        device_class: Option<&'static str>,
+    ) -> FieldSpec {
+        FieldSpec {
+            name,
+            unit,
+            device_class,
+            state_class: Some("total_increasing"),
+        }
+    }
 }
 
 /// What a device says about itself when the gateway connects.

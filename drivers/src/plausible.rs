@@ -8,7 +8,7 @@
 //! purpose (every real capture and reference vector passes with a wide margin); they exist to
 //! stop nonsense such as `V -99999999999` decoding to a battery of −99,999,999 V, not to judge a
 //! reading. Names follow the decoders: [`crate::vedirect::fields`] (VE.Direct "VE.Direct
-//! Protocol" 3.33, table "Fields"), [`crate::pi30::fields`] (PI30 QPIGS/QPIGS2/QPGSn/QPIRI/Q1)
+//! Protocol" 3.33, table "Fields"), [`crate::pi30::fields`] (PI30 QPIGS/QPIGS2/QPGSn/QPIRI/Q1/QET/QLT)
 //! and [`crate::pi18::fields`] (PI18 GS/PIRI, which reuse PI30's names where the meaning is the
 //! same).
 //! Where both protocols decode a field to the same name (`battery_voltage`,
@@ -140,6 +140,10 @@ pub const RANGES: &[Range] = &[
     r("transformer_temperature", -50.0, 150.0),
     r("fan_pwm_speed", 0.0, 100.0), // a duty cycle in %.
     r("sync_frequency", 0.0, 100.0),
+    // PI30MAX QET/QLT lifetime kWh counters (8 digits of Wh cap them at 99,999.999 kWh); like
+    // yield_total, the bound only refuses garbage.
+    r("pv_energy_total", 0.0, 10_000_000.0),
+    r("load_energy_total", 0.0, 10_000_000.0),
     // QPGSn totals over up to 9 parallel units.
     r("total_charging_current", 0.0, 10_000.0),
     r("total_ac_output_apparent_power", 0.0, 500_000.0),

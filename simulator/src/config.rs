@@ -19,7 +19,20 @@
 //! listen = "127.0.0.1:8899"
 //! [device.faults]             # initial faults (see faults.rs)
 //! slow_ms = 200
+//!
+//! [[device]]
+//! name = "shunt"
+//! kind = "bmv"
+//! [device.bmv]                # BmvConfig (vedirect/bmv.rs); any subset
+//! history_block = false       # main block only: no H1..H18, so no H17/H18 energy counters
+//! [[device.interface]]
+//! name = "serial"
+//! kind = "pty"
 //! ```
+//!
+//! The other model sections are `[device.inverter]` (inverter/config.rs, e.g. `protocol =
+//! "pi30max"`, whose unit answers the QET/QLT energy counters) and `[device.mppt]`
+//! (vedirect/mppt.rs).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -297,6 +310,31 @@ mod tests {
         assert_eq!(c.seed, Some(3));
         assert_eq!(c.devices[0].interfaces.len(), 2);
         assert_eq!(c.devices[0].faults.slow_ms, 100);
+    }
+
+    #[test]
+    fn a_bmv_without_the_history_block_is_configurable() {
+        let c = SimConfig::parse(
+            r#"
+            [[device]]
+            name = "shunt"
+            kind = "bmv"
+            [device.bmv]
+            history_block = false
+            [[device.interface]]
+            name = "serial"
+            kind = "pty"
+            "#,
+            "test.toml",
+        )
+        .unwrap();
+        let bmv = c.devices[0].bmv.clone().unwrap();
+        assert!(!bmv.history_block);
+        assert_eq!(
+            bmv.capacity_ah,
+            crate::vedirect::BmvConfig::default().capacity_ah
+        );
+        assert!(crate::vedirect::BmvConfig::default().history_block);
     }
 
     #[test]

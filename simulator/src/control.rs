@@ -13,6 +13,7 @@
 //! | POST /devices/{name}/reconnect        | `?interface=NAME` opt.  | plug back in (a new PTY)              |
 //! | POST /devices/{name}/reset            |                         | power cycle: clears a lockup          |
 //! | GET  /devices/{name}/ranges           |                         | plausible values per decoded field    |
+//! | GET  /devices/{name}/energy           |                         | energy counters and exact integrals   |
 
 use std::collections::HashMap;
 
@@ -68,6 +69,7 @@ pub fn router(devices: Vec<Device>, speed: f64) -> Router {
         .route("/devices/{name}/reconnect", post(reconnect))
         .route("/devices/{name}/reset", post(reset))
         .route("/devices/{name}/ranges", get(ranges))
+        .route("/devices/{name}/energy", get(energy))
         .with_state(Ctx { devices, speed })
 }
 
@@ -192,6 +194,13 @@ async fn ranges(State(ctx): State<Ctx>, Path(name): Path<String>) -> Result<Json
         "kind": device.kind,
         "fields": crate::ranges::to_json(&fields),
     })))
+}
+
+/// The device's energy counters next to the exact integrals of the powers it reports (see
+/// [`crate::energy`]): `{"name", "speed", "sim_time_s", "counters": {"pv_energy":
+/// {"device_kwh", "integral_kwh", "wall_integral_kwh"}, ...}}`.
+async fn energy(State(ctx): State<Ctx>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(ctx.device(&name)?.energy(ctx.speed)))
 }
 
 async fn reset(State(ctx): State<Ctx>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {

@@ -13,6 +13,7 @@ use serde_json::{Value as Json, json};
 use tokio::sync::{broadcast, watch};
 
 use crate::config::{DeviceConfig, DeviceKind, InterfaceKind};
+use crate::energy::{self, Counter};
 use crate::faults::{self, Faults};
 use crate::inverter::{InverterModel, ProtocolFault, Response};
 use crate::rng::SimRng;
@@ -66,6 +67,15 @@ impl Model {
             Model::Inverter(m) => m.snapshot(),
             Model::Bmv(m) => m.snapshot(),
             Model::Mppt(m) => m.snapshot(),
+        }
+    }
+
+    /// The energy counters ([`crate::energy`]).
+    pub fn energy(&self) -> Vec<Counter> {
+        match self {
+            Model::Inverter(m) => m.energy(),
+            Model::Bmv(m) => m.energy(),
+            Model::Mppt(m) => m.energy(),
         }
     }
 
@@ -318,6 +328,19 @@ impl Device {
             "faults": st.faults,
             "interfaces": st.interfaces,
             "state": st.model.snapshot(),
+            "energy": energy::to_json(&st.model.energy(), None),
+        })
+    }
+
+    /// `GET /devices/{name}/energy`: the counters with their wall-clock integrals at `speed`
+    /// simulated seconds per real second.
+    pub fn energy(&self, speed: f64) -> Json {
+        let st = self.lock();
+        json!({
+            "name": self.name,
+            "speed": speed,
+            "sim_time_s": st.sim_time.as_secs_f64(),
+            "counters": energy::to_json(&st.model.energy(), Some(speed)),
         })
     }
 }

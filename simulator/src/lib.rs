@@ -10,6 +10,7 @@
 pub mod config;
 pub mod control;
 pub mod device;
+pub mod energy;
 pub mod faults;
 pub mod frontend;
 pub mod inverter;

@@ -104,6 +104,42 @@ fn inverter_values_stay_in_their_ranges() {
     assert!(c.checked > 10_000);
 }
 
+#[test]
+fn max_energy_counters_stay_in_their_ranges() {
+    let mut c = Checker::default();
+    let mut m = InverterModel::new(
+        InverterConfig {
+            protocol: crate::inverter::Protocol::Pi30Max,
+            ..InverterConfig::default()
+        },
+        11,
+    );
+    let ranges: Vec<FieldRange> = m
+        .ranges()
+        .into_iter()
+        .filter(|r| r.field.ends_with("_energy_total"))
+        .collect();
+    assert_eq!(ranges.len(), 2);
+    // A day and a half, both counters read every ten minutes.
+    for i in 0..(36 * 6) {
+        m.advance(Duration::from_secs(600));
+        for q in ["QET", "QLT"] {
+            let Response::Reply(frame) =
+                m.handle_request(&encode_command(q, EncodeOptions::default()))
+            else {
+                panic!("{q}: no reply");
+            };
+            let r = decode_frame(q, &frame, DecVariant::Pi30Max, DecodeOptions::default())
+                .unwrap_or_else(|e| panic!("{q}: {e}"));
+            c.check(&format!("inverter {q} at step {i}"), &r, &ranges);
+        }
+    }
+    c.all_ranges_seen("inverter energy", &ranges);
+    // A plain PI30 unit has no such fields, so no such ranges.
+    let plain = InverterModel::new(InverterConfig::default(), 11).ranges();
+    assert!(!plain.iter().any(|r| r.field.ends_with("_energy_total")));
+}
+
 /// Feed a VE.Direct device's output through the text parser and decode each block.
 fn run_ve(
     m: &mut dyn VeDevice,

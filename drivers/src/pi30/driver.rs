@@ -314,8 +314,8 @@ impl Driver for Pi30Driver {
     }
 }
 
-/// The QPIGS fields with their Home Assistant classes (the other queries' fields are published
-/// with the unit their decoder gives them).
+/// The QPIGS fields and the QET/QLT energy counters with their Home Assistant classes (the other
+/// queries' fields are published with the unit their decoder gives them).
 static PI30_FIELDS: &[FieldSpec] = &[
     FieldSpec::measurement("ac_input_voltage", Some("V"), Some("voltage")),
     FieldSpec::measurement("ac_input_frequency", Some("Hz"), Some("frequency")),
@@ -342,6 +342,8 @@ static PI30_FIELDS: &[FieldSpec] = &[
     FieldSpec::measurement("battery_voltage_from_scc", Some("V"), Some("voltage")),
     FieldSpec::measurement("battery_discharge_current", Some("A"), Some("current")),
     FieldSpec::measurement("pv_input_power", Some("W"), Some("power")),
+    super::energy::FIELD_SPECS[0],
+    super::energy::FIELD_SPECS[1],
 ];
 
 #[cfg(test)]
@@ -581,6 +583,74 @@ mod tests {
             "{seen:?}"
         );
         assert_eq!(seen.iter().filter(|c| *c == "QPIGS").count(), 5, "{seen:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn energy_counters_of_a_max_unit_and_their_refusal_by_plain_pi30() {
+        let queries = vec![Query::Qpigs, Query::Qet, Query::Qlt];
+        let options = || Pi30Options {
+            queries: queries.clone(),
+            reply_timeout: Duration::from_millis(300),
+            ..Pi30Options::default()
+        };
+        // A MAX unit: both counters in kWh next to QPIGS.
+        fn max_unit(command: &str) -> Option<Vec<u8>> {
+            match command {
+                "QET" => data("01523456"),
+                "QLT" => data("00238800"),
+                other => axpert(other),
+            }
+        }
+        let (host, dev) = tokio::io::duplex(4096);
+        let _unit = fake_unit(dev, max_unit);
+        let mut link = StreamLink::new(host);
+        let mut d = Pi30Driver::new(options());
+        let snap = d.poll(&mut link).await.unwrap();
+        let names: Vec<&str> = snap.sections.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["QPIGS", "QET", "QLT"]);
+        let flat = snap.flatten();
+        let pv = flat.get("pv_energy_total").unwrap();
+        assert_eq!(pv.value.as_f64(), Some(1523.456));
+        assert_eq!(pv.unit, Some("kWh"));
+        assert_eq!(
+            flat.value("load_energy_total").and_then(|v| v.as_f64()),
+            Some(238.8)
+        );
+        let spec = d
+            .fields()
+            .iter()
+            .find(|f| f.name == "pv_energy_total")
+            .unwrap();
+        assert_eq!(
+            (spec.unit, spec.device_class, spec.state_class),
+            (Some("kWh"), Some("energy"), Some("total_increasing"))
+        );
+
+        // Plain PI30 firmware NAKs both (the `axpert` unit NAKs what it does not know): the
+        // rest is published, and after two refusals in a row they are no longer asked.
+        let (host, dev) = tokio::io::duplex(4096);
+        let unit = fake_unit(dev, axpert);
+        let mut link = StreamLink::new(host);
+        let mut d = Pi30Driver::new(options());
+        for poll in 0..4 {
+            let flat = d.poll(&mut link).await.unwrap().flatten();
+            assert_eq!(
+                flat.value("battery_voltage").and_then(|v| v.as_f64()),
+                Some(57.5)
+            );
+            assert!(flat.get("pv_energy_total").is_none());
+            if poll >= 1 {
+                assert_eq!(
+                    flat.value("unsupported_queries").and_then(|v| v.as_str()),
+                    Some("QET QLT")
+                );
+            }
+        }
+        assert_eq!(d.unsupported_queries(), [Query::Qet, Query::Qlt]);
+        drop(link);
+        let seen = unit.await.unwrap();
+        assert_eq!(seen.iter().filter(|c| *c == "QET").count(), 2, "{seen:?}");
+        assert_eq!(seen.iter().filter(|c| *c == "QLT").count(), 2, "{seen:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -3,7 +3,8 @@
 //!
 //! Payload layout: the text between `(` and the CRC. Most replies are whitespace-separated
 //! tokens decoded *by position* (widths vary by firmware: `0829` vs `03749`); QPIWS is a bit
-//! string, QFLAG a letter list (`EakxyDbjuvz`), QSID a length-prefixed serial.
+//! string, QFLAG a letter list (`EakxyDbjuvz`), QSID a length-prefixed serial, QET/QLT eight
+//! digits of Wh ([`super::energy`]).
 //!
 //! Rules that keep wrong numbers out:
 //! - a reply with fewer tokens than the query's mandatory core is an error naming the first
@@ -28,6 +29,7 @@
 use std::borrow::Cow;
 
 use super::codec::{DecodeOptions, Reply, decode_reply};
+use super::energy::{LOAD_ENERGY_TOTAL, PV_ENERGY_TOTAL, decode_total};
 use super::enums::*;
 pub use super::error::{DecodeError, Pi30Error};
 use super::queries::Query;
@@ -350,7 +352,8 @@ const Q1: &[Spec] = &[
 pub fn supported_queries() -> &'static [&'static str] {
     &[
         "QPI", "QID", "QSID", "QVFW", "QVFW2", "QMN", "QGMN", "QPIRI", "QFLAG", "QPIGS", "QPIGS2",
-        "QMOD", "QPIWS", "QDI", "QMCHGCR", "QMUCHGCR", "QPGS0", "QBOOT", "QOPM", "Q1",
+        "QMOD", "QPIWS", "QDI", "QMCHGCR", "QMUCHGCR", "QPGS0", "QBOOT", "QOPM", "Q1", "QET",
+        "QLT",
     ]
 }
 
@@ -419,6 +422,8 @@ pub fn decode_payload(
             };
             positional(&qn, &tokens, &[opt("output_mode", om)], 1, &mut r)?;
         }
+        Query::Qet => decode_total(&qn, PV_ENERGY_TOTAL, payload, &mut r)?,
+        Query::Qlt => decode_total(&qn, LOAD_ENERGY_TOTAL, payload, &mut r)?,
         Query::Qpiws => decode_qpiws(&qn, payload, variant, &mut r)?,
         Query::Qflag => decode_qflag(&qn, payload, variant, &mut r)?,
         Query::Qmchgcr | Query::Qmuchgcr => {
@@ -1770,8 +1775,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn decode_payload_never_panics(payload in "[ -~]{0,200}", qi in 0usize..20, max: bool) {
-            let q = supported_queries()[qi];
+        fn decode_payload_never_panics(payload in "[ -~]{0,200}", qi in 0usize..64, max: bool) {
+            let q = supported_queries()[qi % supported_queries().len()];
             let v = if max { Variant::Pi30Max } else { Variant::Pi30 };
             let _ = decode_payload(q, &payload, v);
         }
@@ -1779,23 +1784,23 @@ mod tests {
         #[test]
         fn decode_payload_tokens_never_panic(
             tokens in proptest::collection::vec("[-0-9.]{1,6}|[01]{8}|[A-Z]", 0..40),
-            qi in 0usize..20, max: bool)
+            qi in 0usize..64, max: bool)
         {
-            let q = supported_queries()[qi];
+            let q = supported_queries()[qi % supported_queries().len()];
             let v = if max { Variant::Pi30Max } else { Variant::Pi30 };
             let _ = decode_payload(q, &tokens.join(" "), v);
         }
 
         #[test]
         fn decode_frame_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200),
-                                     qi in 0usize..20, lax: bool) {
-            let q = supported_queries()[qi];
+                                     qi in 0usize..64, lax: bool) {
+            let q = supported_queries()[qi % supported_queries().len()];
             let _ = decode_frame(q, &bytes, Variant::Pi30, DecodeOptions { allow_missing_crc: lax });
         }
 
         #[test]
-        fn decode_frame_valid_crc_never_panics(payload in "[ -~]{0,150}", qi in 0usize..20) {
-            let q = supported_queries()[qi];
+        fn decode_frame_valid_crc_never_panics(payload in "[ -~]{0,150}", qi in 0usize..64) {
+            let q = supported_queries()[qi % supported_queries().len()];
             let mut body = b"(".to_vec();
             body.extend_from_slice(payload.as_bytes());
             let frame = crate::pi30::codec::encode_frame(&body, Default::default());

@@ -3,6 +3,7 @@
 //! Sans-IO layers, each a set of pure functions:
 //! - [`codec`]: frames (CRC-16/XMODEM, escaping, ACK/NAK, PI17 `^0` detection, echoes);
 //! - [`fields`]: reply payloads -> typed [`crate::Reading`]s with mpp-solar's field names;
+//! - [`energy`]: the PI30MAX lifetime energy counters (QET, QLT) in kWh;
 //! - [`queries`]: typed queries (names, parsing) and the QMCHGCR/QMUCHGCR current lists;
 //! - [`setters`]: validated setters (limits, read-back descriptions).
 //!
@@ -10,6 +11,7 @@
 //! in the crate-private `voltronic` module.
 pub mod codec;
 pub mod driver;
+pub mod energy;
 pub(crate) mod enums;
 pub mod error;
 pub mod fields;

@@ -1,6 +1,6 @@
 //! PI30 queries: the inquiry commands this crate can decode (PI30 2015 customer spec §2, PI30MAX
-//! 2021 §2, HS/MS/MSX 2014, PIP-GK/MK), their names, and the QMCHGCR / QMUCHGCR current lists that
-//! setters are checked against.
+//! 2021 §2 including the QET/QLT energy counters, HS/MS/MSX 2014, PIP-GK/MK), their names, and
+//! the QMCHGCR / QMUCHGCR current lists that setters are checked against.
 //!
 //! Command layout: ASCII `<NAME>` without argument (`QPIGS`, `QMCHGCR`), except `QPGSn` whose
 //! digit is the parallel unit (0-9); the frame (CRC + CR) is added by
@@ -36,6 +36,10 @@ pub enum Query {
     Qboot,
     Qopm,
     Q1,
+    /// PI30MAX lifetime PV energy (Wh); plain PI30 NAKs it.
+    Qet,
+    /// PI30MAX lifetime output load energy (Wh); plain PI30 NAKs it.
+    Qlt,
 }
 
 const QUERY_NAMES: &[(&str, Query)] = &[
@@ -58,6 +62,8 @@ const QUERY_NAMES: &[(&str, Query)] = &[
     ("QBOOT", Query::Qboot),
     ("QOPM", Query::Qopm),
     ("Q1", Query::Q1),
+    ("QET", Query::Qet),
+    ("QLT", Query::Qlt),
 ];
 
 impl Query {

@@ -12,10 +12,12 @@
 //!
 //! Layout: `config` (static description), `settings` (EEPROM), `state` (physics), `replies`
 //! (inquiry formatting), `setters` (setter parsing), `wire` (CRC and frames), `clock` (DAT/QT),
-//! `pi18` (PI18 requests, replies and setters), `families` (PI17 / PI16 identification).
+//! `pi18` (PI18 requests, replies and setters), `families` (PI17 / PI16 identification),
+//! `energy` (the integrals of the reported powers for the control API).
 
 mod clock;
 mod config;
+mod energy;
 mod families;
 mod pi18;
 mod ranges;
@@ -28,6 +30,8 @@ mod wire;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_energy;
+#[cfg(test)]
 mod tests_pi18;
 
 use std::time::Duration;
@@ -39,6 +43,7 @@ pub use replies::Warnings;
 pub use settings::{Flags, Settings, UnitSettings};
 pub use state::{ChargeStage, Env, Mode, UnitState};
 
+use crate::energy::Integrals;
 use replies::Ctx;
 use setters::Outcome;
 use state::Physics;
@@ -96,6 +101,8 @@ pub struct InverterModel {
     config_changed: bool,
     requests: u64,
     naks: u64,
+    /// Integrals of the reported powers since start (`energy.rs`).
+    energy: Integrals,
 }
 
 fn num(key: &str, value: &Value, lo: f64, hi: f64) -> Result<f64, SimError> {
@@ -129,6 +136,7 @@ impl InverterModel {
             config_changed: false,
             requests: 0,
             naks: 0,
+            energy: Integrals::default(),
         }
     }
 
@@ -191,6 +199,7 @@ impl InverterModel {
         while left > 1e-9 {
             let h = left.min(1.0);
             self.phys.step(&self.cfg, &self.settings, &mut self.env, h);
+            self.integrate_energy(h);
             left -= h;
         }
     }

@@ -19,9 +19,9 @@
 use sungate_drivers::pi18::codec::{ACCEPT, REFUSE, encode_reply};
 
 use super::config::{InverterConfig, Variant};
-use super::replies::{Ctx, bit};
+use super::replies::{Ctx, PowerTokens, bit};
 use super::settings::Settings;
-use super::state::Mode;
+use super::state::{Mode, UnitState};
 use super::wire;
 
 /// What a PI18 request asks for.
@@ -173,13 +173,34 @@ impl Ctx<'_> {
         })
     }
 
+    /// The power tokens of GS, as [`Ctx::gs`] sends them (battery voltage in tenths).
+    pub(super) fn gs_power_tokens(&self) -> PowerTokens {
+        let u = self.unit(0);
+        let (w, _) = self.unit_power(0);
+        PowerTokens {
+            pv_w: iw(u.pv1_w, 4),
+            pv2_w: Some(iw(u.pv2_w, 4)),
+            load_w: iw(w as f64, 4),
+            battery_v: tenths(self.shown_battery_v(), 3),
+            battery_v_divisor: 10.0,
+            charge_a: iw(self.unit_charge_a(0) as f64, 3),
+            discharge_a: iw(Self::gs_discharge_a(&u) as f64, 3),
+        }
+    }
+
+    /// GS's discharge current: whole amps.
+    fn gs_discharge_a(u: &UnitState) -> u64 {
+        u.discharge_a.round().max(0.0) as u64
+    }
+
     /// GS: 28 fields (README §2.2).
     fn gs(&self) -> String {
         let p = self.phys;
         let u = self.unit(0);
         let (w, va) = self.unit_power(0);
         let charge = self.unit_charge_a(0);
-        let discharge = u.discharge_a.round().max(0.0) as u64;
+        let discharge = Self::gs_discharge_a(&u);
+        let tokens = self.gs_power_tokens();
         let battery_v = self.shown_battery_v();
         let scc1_v = if u.pv1_w >= 0.5 { battery_v } else { 0.0 };
         let scc2_v = if u.pv2_w >= 0.5 { battery_v } else { 0.0 };
@@ -205,20 +226,20 @@ impl Ctx<'_> {
             tenths(p.output_v, 4),
             tenths(p.output_hz, 3),
             iw(va as f64, 4),
-            iw(w as f64, 4),
+            tokens.load_w,
             iw(self.load_percent(w, va) as f64, 3),
-            tenths(battery_v, 3),
+            tokens.battery_v,
             tenths(scc1_v, 3),
             tenths(scc2_v, 3),
-            iw(discharge as f64, 3),
-            iw(charge as f64, 3),
+            tokens.discharge_a,
+            tokens.charge_a,
             iw(p.soc * 100.0, 3),
             iw(u.heat_sink_c, 3),
             // MPPT temperatures: 000 in every real frame (README §2.2 observations).
             "000".to_owned(),
             "000".to_owned(),
-            iw(u.pv1_w, 4),
-            iw(u.pv2_w, 4),
+            tokens.pv_w,
+            tokens.pv2_w.unwrap_or_default(),
             tenths(u.pv1_v, 4),
             tenths(u.pv2_v, 4),
             bit(self.config_changed).to_string(),

@@ -1,15 +1,17 @@
 //! Plausible ranges of the inverter's QPIGS fields as the decoders name them (see
-//! [`crate::ranges`]). QMOD and QPIWS carry no numbers. The PI30 layout of unit 0; the MAX
-//! variant's extra fields (PV2, QPIGS2) and parallel units (QPGSn) have no ranges yet.
+//! [`crate::ranges`]). QMOD and QPIWS carry no numbers. The PI30 layout of unit 0, and on MAX
+//! units the QET/QLT energy counters; the MAX variant's other extra fields (PV2, QPIGS2) and
+//! parallel units (QPGSn) have no ranges yet.
 
 use super::InverterModel;
+use super::config::Variant;
 use super::settings::Settings;
 use super::state::{
     BUS_NOISE_GAIN, FREQ_NOISE_SD, HEAT_SINK_IDLE_C, HEAT_SINK_PER_RATED_C, HEAT_SINK_START_C,
-    IDLE_VA_SHARE, INV_EFF, LOAD_NOISE_SD, MPP_LOW, PF_NOISE_SD, PV_NOISE_SD, VOLT_NOISE_SD,
-    bus_base_v, ocv, pv_share, r_base, unit_share,
+    IDLE_VA_SHARE, INV_EFF, LOAD_NOISE_SD, MPP_LOW, PF_NOISE_SD, PV_NOISE_SD, SEED_LOAD_ENERGY_KWH,
+    SEED_PV_ENERGY_KWH, VOLT_NOISE_SD, bus_base_v, ocv, pv_share, r_base, unit_share,
 };
-use crate::ranges::{FieldRange, NOISE_SIGMAS};
+use crate::ranges::{FieldRange, HISTORY_ALLOWANCE_DAYS, NOISE_SIGMAS};
 
 impl InverterModel {
     /// Every numeric QPIGS field of unit 0, with the values this unit can report.
@@ -79,7 +81,7 @@ impl InverterModel {
         let bus_n = BUS_NOISE_GAIN * vn;
 
         let nonneg = |r: FieldRange| r.clip(0.0, f64::INFINITY);
-        vec![
+        let mut ranges = vec![
             nonneg(
                 FieldRange::new("ac_input_voltage", "V", grid_v - vn, grid_v + vn)
                     .or_zero()
@@ -167,6 +169,26 @@ impl InverterModel {
             FieldRange::exactly("rsv1", "", 0.0),
             FieldRange::exactly("rsv2", "", 0.0),
             nonneg(FieldRange::new("pv_input_power", "W", 0.0, pv_max).widen(1.0)),
-        ]
+        ];
+        if cfg.variant == Variant::Max {
+            // QET/QLT: the seeded lifetime counters plus the allowed days of growth at full PV
+            // and full load, in kWh with a resolution of 1 Wh.
+            let grow = |w: f64| HISTORY_ALLOWANCE_DAYS * 24.0 * w / 1000.0;
+            let (pv_lo, pv_hi) = SEED_PV_ENERGY_KWH;
+            let (load_lo, load_hi_kwh) = SEED_LOAD_ENERGY_KWH;
+            ranges.push(
+                FieldRange::new("pv_energy_total", "kWh", pv_lo, pv_hi + grow(pv_max)).widen(0.001),
+            );
+            ranges.push(
+                FieldRange::new(
+                    "load_energy_total",
+                    "kWh",
+                    load_lo,
+                    load_hi_kwh + grow(load_hi),
+                )
+                .widen(0.001),
+            );
+        }
+        ranges
     }
 }

@@ -61,6 +61,52 @@ pub(super) fn bit(b: bool) -> char {
     if b { '1' } else { '0' }
 }
 
+/// A QET/QLT lifetime counter: eight digits of whole Wh (truncated: the unit counts the Wh it
+/// completed), clamped to what fits.
+pub(super) fn wh8(wh: f64) -> String {
+    let n = if wh.is_finite() {
+        wh.floor().clamp(0.0, 99_999_999.0) as u64
+    } else {
+        0
+    };
+    format!("{n:08}")
+}
+
+/// The tokens of a live-data reply that carry power, exactly as the reply sends them: QPIGS
+/// (plus QPIGS2's PV2 power on MAX units) for PI30, GS for PI18. The reply builders format
+/// these very strings, and the energy integrals (`energy.rs`) read their numbers back, so what a
+/// gateway can integrate and what the simulator tells it to expect cannot drift apart.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct PowerTokens {
+    /// PV power (W): QPIGS's (PV1 only on MAX units) or GS's PV1.
+    pub pv_w: String,
+    /// The second PV input's power (W) where the reply set carries it (QPIGS2, GS).
+    pub pv2_w: Option<String>,
+    /// AC output active power (W).
+    pub load_w: String,
+    /// Battery voltage, in units of `1 / battery_v_divisor` V.
+    pub battery_v: String,
+    pub battery_v_divisor: f64,
+    /// Battery charging and discharge current (A).
+    pub charge_a: String,
+    pub discharge_a: String,
+}
+
+impl PowerTokens {
+    /// The numbers as a decoder reads them: (PV W, load W, battery V, charge A, discharge A).
+    /// The tokens are this module's own digits, so they always parse.
+    pub fn values(&self) -> (f64, f64, f64, f64, f64) {
+        let n = |t: &str| t.parse::<f64>().unwrap_or(0.0);
+        (
+            n(&self.pv_w) + self.pv2_w.as_deref().map_or(0.0, n),
+            n(&self.load_w),
+            n(&self.battery_v) / self.battery_v_divisor,
+            n(&self.charge_a),
+            n(&self.discharge_a),
+        )
+    }
+}
+
 impl Ctx<'_> {
     fn power_width(&self) -> usize {
         if self.cfg.rated_va > 9999 { 5 } else { 4 }
@@ -144,6 +190,9 @@ impl Ctx<'_> {
             "QCST" => format!("{:02}", self.settings.charge_stage),
             "QCVT" => format!("{:03}", self.settings.cv_time_min),
             "QT" if self.cfg.variant == Variant::Max => clock::format_qt(self.phys.rtc_s),
+            // Lifetime energy of the unit answering (PI30MAX §2.23, §2.27); plain PI30 NAKs.
+            "QET" if self.cfg.variant == Variant::Max => wh8(self.unit(0).pv_energy_wh),
+            "QLT" if self.cfg.variant == Variant::Max => wh8(self.unit(0).load_energy_wh),
             "Q1" => self.q1(),
             _ => {
                 let n = cmd.strip_prefix("QPGS")?;
@@ -160,12 +209,37 @@ impl Ctx<'_> {
         Some(format!("({body}"))
     }
 
+    /// The power tokens of QPIGS (and of QPIGS2 on MAX units): unit 0, the unit answering.
+    pub(super) fn qpigs_power_tokens(&self) -> PowerTokens {
+        let u = self.unit(0);
+        let (w, _) = self.unit_power(0);
+        let (pv_w, pv2_w) = match self.cfg.variant {
+            Variant::Pi30 => (u.pv_w(), None),
+            Variant::Max => (u.pv1_w, Some(self.qpigs2_pv2_power())),
+        };
+        PowerTokens {
+            pv_w: ix(pv_w, 5),
+            pv2_w,
+            load_w: ix(w as f64, self.power_width()),
+            battery_v: fx(self.shown_battery_v(), 5, 2),
+            battery_v_divisor: 1.0,
+            charge_a: ix(self.unit_charge_a(0) as f64, 3),
+            discharge_a: ix(u.discharge_a, 5),
+        }
+    }
+
+    /// QPIGS2's PV2 power token.
+    fn qpigs2_pv2_power(&self) -> String {
+        ix(self.unit(0).pv2_w, 5)
+    }
+
     fn qpigs(&self) -> String {
         let p = self.phys;
         let u = self.unit(0);
         let pw = self.power_width();
         let (w, va) = self.unit_power(0);
         let charge = self.unit_charge_a(0);
+        let tokens = self.qpigs_power_tokens();
         let on = matches!(p.mode, Mode::Line | Mode::Battery);
         let floating = p.stage == ChargeStage::Float && charge > 0;
         let pv_a = match self.cfg.variant {
@@ -176,10 +250,6 @@ impl Ctx<'_> {
             self.shown_battery_v() + 0.05
         } else {
             0.0
-        };
-        let pv_w = match self.cfg.variant {
-            Variant::Pi30 => u.pv_w(),
-            Variant::Max => u.pv1_w,
         };
         let status: String = [
             false,
@@ -201,19 +271,19 @@ impl Ctx<'_> {
             fx(p.output_v, 5, 1),
             fx(p.output_hz, 4, 1),
             ix(va as f64, pw),
-            ix(w as f64, pw),
+            tokens.load_w,
             ix(self.load_percent(w, va) as f64, 3),
             ix(p.bus_v, 3),
-            fx(self.shown_battery_v(), 5, 2),
-            ix(charge as f64, 3),
+            tokens.battery_v,
+            tokens.charge_a,
             ix(p.soc * 100.0, 3),
             ix(u.heat_sink_c, 4),
             pv_a,
             fx(u.pv1_v, 5, 1),
             fx(scc_v, 5, 2),
-            ix(u.discharge_a, 5),
+            tokens.discharge_a,
             status,
-            ix(pv_w, 5),
+            tokens.pv_w,
             bit(floating),
             bit(p.mode != Mode::PowerOn),
         );
@@ -229,7 +299,7 @@ impl Ctx<'_> {
             "{} {} {} ",
             fx(u.pv2_a, 4, 1),
             fx(u.pv2_v, 5, 1),
-            ix(u.pv2_w, 5)
+            self.qpigs2_pv2_power()
         )
     }
 
@@ -477,5 +547,10 @@ mod tests {
         assert_eq!(ix(123_456.0, 5), "99999");
         assert_eq!(ix(f64::NAN, 3), "000");
         assert_eq!(list(&[2, 10, 120]), "002 010 120");
+        assert_eq!(wh8(238_800.9), "00238800");
+        assert_eq!(wh8(0.4), "00000000");
+        assert_eq!(wh8(123_456_789.0), "99999999");
+        assert_eq!(wh8(-5.0), "00000000");
+        assert_eq!(wh8(f64::NAN), "00000000");
     }
 }

@@ -1,6 +1,7 @@
 //! Physics of the simulated inverter (docs/architecture.md §7): PV day curve, load with noise,
 //! battery state of charge and terminal voltage, charger stages, heat sink temperature, the
-//! operating mode (QMOD, spec 2.13) and the conditions behind the QPIWS warning bits (spec 2.14).
+//! operating mode (QMOD, spec 2.13), the conditions behind the QPIWS warning bits (spec 2.14) and
+//! each unit's lifetime PV and load energy counters (PI30MAX QET/QLT).
 //!
 //! The model works on a whole parallel stack: one shared battery bank, the load shared by the
 //! units, one PV array per unit. It steps in slices of at most one simulated second; every slice
@@ -83,6 +84,10 @@ pub struct UnitState {
     pub ac_charge_a: f64,
     pub discharge_a: f64,
     pub heat_sink_c: f64,
+    /// Lifetime PV energy of this unit (all PV inputs), Wh: what QET reports (PI30MAX §2.23).
+    pub pv_energy_wh: f64,
+    /// Lifetime energy delivered to this unit's AC output, Wh: what QLT reports (§2.27).
+    pub load_energy_wh: f64,
 }
 
 impl UnitState {
@@ -154,6 +159,9 @@ pub(crate) const MPP_LOW: f64 = 0.93;
 const MPP_SPAN: f64 = 0.07;
 /// Without load the output still shows this share of the rated VA (magnetising power).
 pub(crate) const IDLE_VA_SHARE: f64 = 0.008;
+/// The lifetime energy counters of a used unit at start (kWh), drawn per unit from these ranges.
+pub(crate) const SEED_PV_ENERGY_KWH: (f64, f64) = (500.0, 3000.0);
+pub(crate) const SEED_LOAD_ENERGY_KWH: (f64, f64) = (400.0, 2500.0);
 
 /// Share of the stack's AC load that unit `i` of `n` carries (the units differ by 2 %).
 pub(crate) fn unit_share(n: usize, i: usize) -> f64 {
@@ -286,17 +294,25 @@ impl Physics {
             bus_v: 0.0,
             // 2024-06-01 plus the start time of day.
             rtc_s: 770_428_800.0 + env.time_of_day_s,
-            units: vec![
-                UnitState {
-                    heat_sink_c: env.ambient_c + HEAT_SINK_START_C,
-                    ..UnitState::default()
-                };
-                n.max(1)
-            ],
+            units: Self::seeded_units(n.max(1), env, seed),
         };
         p.mode = p.choose_mode(cfg, &Settings::defaults(cfg), env, 0.0);
         p.refresh(cfg, &Settings::defaults(cfg), env, 0.0);
         p
+    }
+
+    /// The units at start, each with the energy counters of a used unit. Their own PRNG stream,
+    /// so that the noise of a seed stays what it was before the counters existed.
+    fn seeded_units(n: usize, env: &Env, seed: u64) -> Vec<UnitState> {
+        let mut rng = SimRng::derive(seed, "inverter/energy");
+        (0..n)
+            .map(|_| UnitState {
+                heat_sink_c: env.ambient_c + HEAT_SINK_START_C,
+                pv_energy_wh: rng.range(SEED_PV_ENERGY_KWH.0, SEED_PV_ENERGY_KWH.1) * 1000.0,
+                load_energy_wh: rng.range(SEED_LOAD_ENERGY_KWH.0, SEED_LOAD_ENERGY_KWH.1) * 1000.0,
+                ..UnitState::default()
+            })
+            .collect()
     }
 
     /// A power cycle: the unit restarts, forgets latched faults and shutdowns.
@@ -659,6 +675,10 @@ impl Physics {
             } else {
                 0.0
             };
+            // The lifetime counters run on the true powers of this slice (the firmware counts
+            // what flows, not what it displays).
+            u.pv_energy_wh += u.pv_w() * dt / 3600.0;
+            u.load_energy_wh += u.output_w * dt / 3600.0;
             let throughput = u.output_w + u.charge_a() * v_batt;
             let target_c = env.ambient_c
                 + HEAT_SINK_IDLE_C

@@ -13,6 +13,7 @@ use super::error::{SimError, number_in, optional_number_in};
 use super::link::Link;
 use super::wire::{round_i64, text_block, version_word};
 use super::{FirmwareMode, VeDevice};
+use crate::energy::{BATTERY_CHARGED_ENERGY, BATTERY_DISCHARGED_ENERGY, Counter, Integrals};
 use crate::rng::SimRng;
 
 /// What the BMV's auxiliary input measures (BMV700 HEX register 0xEEF8: START, MID, TEMP).
@@ -45,7 +46,9 @@ pub struct BmvConfig {
     pub firmware_mode: FirmwareMode,
     /// Older implementations resume Text mode this long after the last valid HEX frame.
     pub text_resume_after_s: f64,
-    /// Send the H1..H18 history block after the main block.
+    /// Send the H1..H18 history block after the main block. `history_block = false` in
+    /// `[device.bmv]`: the main block only, so a client sees no H17/H18 energy counters and has
+    /// to integrate `P` instead.
     pub history_block: bool,
     pub nominal_voltage: f64,
     pub capacity_ah: u16,
@@ -95,6 +98,8 @@ pub struct BmvModel {
     pub(crate) aux: AuxInput,
     pub(crate) uptime_s: u64,
     blocks_sent: u64,
+    /// Integrals of the reported battery power since start ([`crate::energy`]); kept by a reset.
+    energy: Integrals,
 }
 
 impl BmvModel {
@@ -129,6 +134,7 @@ impl BmvModel {
             settings,
             uptime_s: 0,
             blocks_sent: 0,
+            energy: Integrals::default(),
         }
     }
 
@@ -156,6 +162,12 @@ impl BmvModel {
         self.uptime_s += 1;
         let s = self.monitor_settings();
         self.battery.step(1.0, &s, &mut self.rng);
+        // Every second, whether or not the block goes out (HEX traffic may pause the text): the
+        // integral is of what the device measures and would report.
+        let p = self.text_power_w() as f64;
+        self.energy.add(BATTERY_CHARGED_ENERGY, p.max(0.0), 1.0);
+        self.energy
+            .add(BATTERY_DISCHARGED_ENERGY, (-p).max(0.0), 1.0);
         if self.link.text_active() {
             let main = text_block(&self.main_fields());
             self.link.push(main);
@@ -189,7 +201,7 @@ impl BmvModel {
             )),
         }
         f.push(("I", round_i64(b.current_a * 1000.0).to_string()));
-        f.push(("P", round_i64(b.voltage_v * b.current_a).to_string()));
+        f.push(("P", self.text_power_w().to_string()));
         f.push(("CE", round_i64(b.consumed_ah * 1000.0).to_string()));
         f.push(("SOC", round_i64(b.soc * 1000.0).to_string()));
         f.push((
@@ -206,6 +218,25 @@ impl BmvModel {
             f.push(("MON", "0".to_owned()));
         }
         f
+    }
+
+    /// Text `P`: battery power in whole watts, + = charging.
+    fn text_power_w(&self) -> i64 {
+        round_i64(self.battery.voltage_v * self.battery.current_a)
+    }
+
+    /// The energy counters: the integrals of `P` split by sign, next to H18 (charged) and H17
+    /// (discharged), which the device keeps in kWh.
+    pub fn energy(&self) -> Vec<Counter> {
+        let h = &self.battery.history;
+        vec![
+            Counter::new(BATTERY_CHARGED_ENERGY, Some(h.charged_kwh), &self.energy),
+            Counter::new(
+                BATTERY_DISCHARGED_ENERGY,
+                Some(h.discharged_kwh),
+                &self.energy,
+            ),
+        ]
     }
 
     /// The history block H1..H18 (H13/H14 are BMV-60x only; H15/H16 need a starter input).
@@ -325,6 +356,8 @@ impl VeDevice for BmvModel {
     }
 
     fn reset(&mut self) {
+        let energy = std::mem::take(&mut self.energy);
         *self = BmvModel::new(self.config.clone(), self.seed);
+        self.energy = energy;
     }
 }

@@ -29,6 +29,8 @@ mod tests_bmv;
 #[cfg(test)]
 mod tests_common;
 #[cfg(test)]
+mod tests_energy;
+#[cfg(test)]
 mod tests_fuzz;
 #[cfg(test)]
 mod tests_mppt;

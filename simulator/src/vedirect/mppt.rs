@@ -18,6 +18,7 @@ use super::mppt_regs::{MpptSettings, REG_TSENSE, REG_VSENSE};
 use super::remote::{RemoteSense, TSENSE_NA, VSENSE_NA};
 use super::wire::{le_i16, le_u16, round_i64, text_block, version_word};
 use super::{FirmwareMode, VeDevice};
+use crate::energy::{Counter, Integrals, PANEL_ENERGY, PV_ENERGY};
 use crate::rng::SimRng;
 
 /// Text fields in wire order.
@@ -172,6 +173,8 @@ pub struct MpptModel {
     blocks_sent: u64,
     /// Measurement noise of this second (battery volts, amps, panel volts).
     noise: (f64, f64, f64),
+    /// Integrals of the reported powers since start ([`crate::energy`]); kept by a reset.
+    energy: Integrals,
 }
 
 impl MpptModel {
@@ -229,6 +232,7 @@ impl MpptModel {
             async_sent: BTreeMap::new(),
             blocks_sent: 0,
             noise: (0.0, 0.0, 0.0),
+            energy: Integrals::default(),
         };
         m.charger.internal_temp_c = m.env.ambient_c;
         m.env.pv_available_w = m.pv_available();
@@ -335,6 +339,7 @@ impl MpptModel {
             },
         );
         self.add_yield(1.0);
+        self.integrate_energy(1.0);
         if self.link.text_active() {
             self.push_text();
         }
@@ -371,6 +376,48 @@ impl MpptModel {
         y.max_power_today_w = y.max_power_today_w.max(p);
     }
 
+    /// Text `V`, mV.
+    fn text_v_mv(&self) -> i64 {
+        round_i64(self.measured_v() * 1000.0)
+    }
+
+    /// Text `I`, mA.
+    fn text_i_ma(&self) -> i64 {
+        round_i64(self.output_battery_current() * 1000.0)
+    }
+
+    /// Text `IL`, mA (sent only by models with a load output).
+    fn text_il_ma(&self) -> Option<i64> {
+        self.config
+            .load_output
+            .then(|| round_i64(self.load_output_current() * 1000.0))
+    }
+
+    /// Text `PPV`, W.
+    fn text_ppv_w(&self) -> i64 {
+        round_i64(self.charger.pv_power_w)
+    }
+
+    /// One second of the integrals, from the text fields as sent after this second's step. H19
+    /// counts the charger output, which the text shows as `V × (I + IL)` (`I` is the battery
+    /// current, the charger output less the load output).
+    fn integrate_energy(&mut self, seconds: f64) {
+        let v = self.text_v_mv() as f64 / 1000.0;
+        let i = (self.text_i_ma() + self.text_il_ma().unwrap_or(0)) as f64 / 1000.0;
+        let ppv = self.text_ppv_w() as f64;
+        self.energy.add(PV_ENERGY, v * i, seconds);
+        self.energy.add(PANEL_ENERGY, ppv, seconds);
+    }
+
+    /// The energy counters: `pv_energy` (charger output, next to H19's total) and
+    /// `panel_energy` (`PPV`, no device counter: the charger's losses lie between the two).
+    pub fn energy(&self) -> Vec<Counter> {
+        vec![
+            Counter::new(PV_ENERGY, Some(self.yields.total_kwh), &self.energy),
+            Counter::new(PANEL_ENERGY, None, &self.energy),
+        ]
+    }
+
     pub(crate) fn text_fields(&self) -> (Fields, Fields) {
         let c = &self.charger;
         let fw = self.fw();
@@ -378,13 +425,10 @@ impl MpptModel {
             ("PID", format!("0x{:X}", self.config.product_id)),
             ("FW", fw.to_string()),
             ("SER#", self.config.serial.clone()),
-            ("V", round_i64(self.measured_v() * 1000.0).to_string()),
-            (
-                "I",
-                round_i64(self.output_battery_current() * 1000.0).to_string(),
-            ),
+            ("V", self.text_v_mv().to_string()),
+            ("I", self.text_i_ma().to_string()),
             ("VPV", round_i64(self.measured_vpv() * 1000.0).to_string()),
-            ("PPV", round_i64(c.pv_power_w).to_string()),
+            ("PPV", self.text_ppv_w().to_string()),
             ("CS", c.stage.code().to_string()),
         ];
         if fw >= 137 {
@@ -399,11 +443,8 @@ impl MpptModel {
             "LOAD",
             if self.env.load_on { "ON" } else { "OFF" }.to_owned(),
         ));
-        if self.config.load_output {
-            b.push((
-                "IL",
-                round_i64(self.load_output_current() * 1000.0).to_string(),
-            ));
+        if let Some(il) = self.text_il_ma() {
+            b.push(("IL", il.to_string()));
         }
         b.push(("H19", round_i64(y.total_kwh * 100.0).to_string()));
         b.push(("H20", round_i64(y.today_kwh * 100.0).to_string()));
@@ -592,6 +633,8 @@ impl VeDevice for MpptModel {
     }
 
     fn reset(&mut self) {
+        let energy = std::mem::take(&mut self.energy);
         *self = MpptModel::new(self.config.clone(), self.seed);
+        self.energy = energy;
     }
 }
