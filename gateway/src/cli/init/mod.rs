@@ -121,6 +121,12 @@ fn check_output(output: &Path, force: bool) -> Result<()> {
             output.display()
         ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(e).with_context(|| {
+            format!(
+                "cannot read {} (run `sudo sungate init`, or write elsewhere with --output)",
+                output.display()
+            )
+        }),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", output.display())),
     }
 }
