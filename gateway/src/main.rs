@@ -91,6 +91,13 @@ enum Command {
         #[arg(long)]
         probe: bool,
     },
+    /// First run: probe this machine (USB HID inverters, /dev/serial/by-id), show what answers
+    /// and write a commented config with stable device names (never replaces a file without
+    /// --force).
+    Init(cli::init::InitArgs),
+    /// Write the config of the Home Assistant add-on from its options (/data/options.json).
+    #[command(hide = true)]
+    AddonConfig(cli::init::addon::AddonArgs),
     /// Start the simulator (inverter, BMV, MPPT) and the gateway against it: no hardware needed.
     #[cfg(feature = "demo")]
     Demo {
@@ -258,6 +265,8 @@ fn run(cli: Cli) -> Result<()> {
             seconds(timeout)?,
         )),
         Command::Scan { probe } => runtime()?.block_on(cli::oneshot::scan(probe)),
+        Command::Init(args) => runtime()?.block_on(cli::init::init(args)),
+        Command::AddonConfig(args) => runtime()?.block_on(cli::init::addon::addon_config(args)),
         Command::Bridge { bmv, mppt, refresh } => {
             let config = cli::run::bridge_config(&bmv, &mppt, refresh)?;
             runtime()?.block_on(cli::run::run_config(config))

@@ -212,6 +212,40 @@ check "after each re-discovery the gateway identified serial $SERIAL1 (3 times),
 grep -v "ac_input_voltage=" /tmp/gw1.log | sed 's/\x1b\[[0-9;]*m//g' | sed 's/^/# gw1: /' | head -n 40
 note "gw1: $(gw_lines /tmp/gw1.log) snapshots"
 
+# --- sungate init: the first-run setup finds both HID inverters by VID:PID:serial -------------
+# Both units are attached again here (hidraw numbers shuffled by the re-enumeration above). init
+# probes the machine as on a Pi (hidraw by sysfs; this guest has no /dev/serial/by-id).
+wait_for 15 sh -c '[ "$(ls /sys/class/hidraw | wc -l)" -ge 2 ]' || note "fewer than 2 hidraw nodes before init"
+t0=$(date +%s)
+sungate init --output /tmp/init.toml --history /tmp/init-history.db --http 127.0.0.1:8081 --name guest >/tmp/init.out 2>&1
+init_rc=$?
+sed 's/^/# init: /' /tmp/init.out
+check "sungate init finds two HID inverters and writes a config (exit $init_rc, $(( $(date +%s) - t0 ))s)" \
+    sh -c '[ "$1" = 0 ] && grep -q "found 2 device" /tmp/init.out && test -s /tmp/init.toml' _ "$init_rc"
+grep -E '^(hid|name|driver) ' /tmp/init.toml | sed 's/^/# init.toml: /'
+check "init names each inverter by VID:PID:serial (hid = \"0665:5161:$SERIAL1\" and \"0665:5161:$SERIAL2\")" \
+    sh -c 'grep -q "^hid = \"0665:5161:$1\"" /tmp/init.toml && grep -q "^hid = \"0665:5161:$2\"" /tmp/init.toml' _ "$SERIAL1" "$SERIAL2"
+check "init's config: driver pi30 for both, no hidraw path" \
+    sh -c '[ "$(grep -c "^driver = \"pi30\"" /tmp/init.toml)" = 2 ] && ! grep -q "^hid = \"/dev/hidraw" /tmp/init.toml'
+out=$(sungate check-config /tmp/init.toml 2>&1)
+check "check-config accepts init's config ($out)" sh -c 'echo "$1" | grep -q ": ok (2 ports, 2 devices)"' _ "$out"
+timeout 20 sungate run -c /tmp/init.toml >/tmp/gw-init.log 2>&1 &
+gwi=$!
+polled() { [ "$(grep -c " $1 .*ac_input_voltage=" /tmp/gw-init.log)" -ge 2 ]; }
+both_polled() { polled inverter && polled inverter2; }
+wait_for 20 both_polled
+kill "$gwi" 2>/dev/null; wait "$gwi" 2>/dev/null
+grep -v "ac_input_voltage=" /tmp/gw-init.log | sed 's/\x1b\[[0-9;]*m//g' | head -n 12 | sed 's/^/# gw-init: /'
+check "sungate run on init's config polls both inverters ($(grep -c " inverter .*ac_input_voltage=" /tmp/gw-init.log) and $(grep -c " inverter2 .*ac_input_voltage=" /tmp/gw-init.log) snapshots)" \
+    both_polled
+check "sungate run on init's config identified serials $SERIAL1 and $SERIAL2" \
+    sh -c 'grep -q "identified:.*serial $1" /tmp/gw-init.log && grep -q "identified:.*serial $2" /tmp/gw-init.log' _ "$SERIAL1" "$SERIAL2"
+cp /tmp/init.toml /tmp/init.before
+sungate init --output /tmp/init.toml >/tmp/init2.out 2>&1
+init2_rc=$?
+check "a second init without --force refuses (exit $init2_rc) and leaves the file unchanged" \
+    sh -c '[ "$1" != 0 ] && grep -q -- "--force" /tmp/init2.out && cmp -s /tmp/init.toml /tmp/init.before' _ "$init2_rc"
+
 note "simulator warnings: $(grep -c -E "WARN|ERROR" /tmp/sim.log)"
 grep -E "WARN|ERROR" /tmp/sim.log | sed 's/\x1b\[[0-9;]*m//g' | head -n 20 | sed 's/^/# sim: /'
 # The devices' side of the kernel log (not the 16 root hubs vhci registers; "vhci_device speed

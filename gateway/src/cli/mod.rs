@@ -3,5 +3,6 @@
 #[cfg(feature = "demo")]
 pub mod backfill;
 pub mod export;
+pub mod init;
 pub mod oneshot;
 pub mod run;

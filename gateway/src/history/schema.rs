@@ -3,6 +3,7 @@
 //!
 //! ```sql
 //! meta          (key TEXT PRIMARY KEY, value INTEGER)          -- schema version, aggregate step
+//! migration     (version, from_version, applied_ms, sungate)   -- the upgrades applied (v2)
 //! device        (id INTEGER PRIMARY KEY, name TEXT UNIQUE)
 //! layout        (id INTEGER PRIMARY KEY, fields TEXT UNIQUE)   -- JSON [[name, unit, kind], ...]
 //! device_layout (device_id, layout_id, first_ms, last_ms)      -- which layouts a device used when
@@ -26,9 +27,14 @@ use sungate_drivers::{Reading, Value};
 
 use super::error::HistoryError;
 
-pub const SCHEMA_VERSION: i64 = 1;
+/// The version this sungate writes. It is stored twice: `meta.schema` (what sungate reads) and
+/// `PRAGMA user_version` (what `sqlite3 history.db 'PRAGMA user_version'` shows without knowing
+/// the tables).
+pub const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "
+/// The first schema, frozen: a new database is created with it and then taken through every
+/// migration, so that new and upgraded databases are made the same way.
+pub const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS device (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS layout (id INTEGER PRIMARY KEY, fields TEXT NOT NULL UNIQUE);
@@ -50,6 +56,24 @@ CREATE TABLE IF NOT EXISTS event (
 CREATE INDEX IF NOT EXISTS event_ts ON event (ts_ms);
 CREATE INDEX IF NOT EXISTS event_device_ts ON event (device, ts_ms);
 ";
+
+/// One step up: the SQL that takes a database from version `to - 1` to `to`.
+#[derive(Debug)]
+pub struct Migration {
+    pub to: i64,
+    pub what: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every step after version 1, in order. A schema change adds a step here (and bumps
+/// [`SCHEMA_VERSION`]); a step never changes once released: databases out there went through it.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    to: 2,
+    what: "a log of the migrations applied; the version also in PRAGMA user_version",
+    sql: "CREATE TABLE IF NOT EXISTS migration (
+        version INTEGER PRIMARY KEY, from_version INTEGER NOT NULL,
+        applied_ms INTEGER NOT NULL, sungate TEXT NOT NULL);",
+}];
 
 /// How long a statement waits for another connection's lock (a reader's checkpoint, the
 /// writer's commit) before giving up.
@@ -93,7 +117,7 @@ pub fn open_writer(path: &Path, aggregate_step_ms: i64) -> Result<Connection, Hi
             })?;
         }
     }
-    let conn = Connection::open(path).map_err(|e| open_error(path, &e))?;
+    let mut conn = Connection::open(path).map_err(|e| open_error(path, &e))?;
     let setup = || -> rusqlite::Result<()> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // The first statement reads the header: a corrupt file fails here.
@@ -102,28 +126,104 @@ pub fn open_writer(path: &Path, aggregate_step_ms: i64) -> Result<Connection, Hi
             tracing::warn!(path = %path.display(), mode, "history database is not in WAL mode");
         }
         conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
-        conn.execute_batch(SCHEMA)?;
         Ok(())
     };
     setup().map_err(|e| open_error(path, &e))?;
-    let version = schema_version(&conn).map_err(|e| open_error(path, &e))?;
-    match version {
+    let version = stored_version(&conn).map_err(|e| open_error(path, &e))?;
+    let version = match version {
         Some(v) if v > SCHEMA_VERSION => {
             return Err(HistoryError::Open {
                 path: path.display().to_string(),
                 cause: format!(
-                    "written by a newer sungate (schema {v}, this one knows {SCHEMA_VERSION})"
+                    "written by a newer sungate (schema {v}, this one knows {SCHEMA_VERSION}): \
+                     keep the newer sungate, or move the file away to start a new history"
                 ),
             });
         }
-        _ => {}
-    }
+        Some(v) => v,
+        None => {
+            conn.execute_batch(SCHEMA_V1)
+                .map_err(|e| open_error(path, &e))?;
+            1
+        }
+    };
+    migrate(&mut conn, version).map_err(|e| HistoryError::Open {
+        path: path.display().to_string(),
+        cause: format!(
+            "cannot upgrade the database from schema {version}: {}",
+            open_cause(&e)
+        ),
+    })?;
     conn.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?1), ('aggregate_step_ms', ?2)",
-        [SCHEMA_VERSION, aggregate_step_ms],
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('aggregate_step_ms', ?1)",
+        [aggregate_step_ms],
     )
     .map_err(|e| open_error(path, &e))?;
     Ok(conn)
+}
+
+fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// The schema version of an existing database; `None` for an empty one. A database that has
+/// the first schema's tables but no version row (an interrupted first start) is version 1.
+pub fn stored_version(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    if has_table(conn, "meta")? {
+        if let Some(v) = schema_version(conn)? {
+            return Ok(Some(v));
+        }
+    }
+    Ok(has_table(conn, "raw")?.then_some(1))
+}
+
+/// Take the database from `from` to [`SCHEMA_VERSION`], one transaction per step: a power cut
+/// in the middle leaves the database at the last complete version, and the next start goes on
+/// from there.
+fn migrate(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let mut version = from;
+    for step in MIGRATIONS.iter().filter(|m| m.to > from) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(step.sql)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?1)",
+            [step.to],
+        )?;
+        if has_table(&tx, "migration")? {
+            tx.execute(
+                "INSERT OR REPLACE INTO migration (version, from_version, applied_ms, sungate) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![step.to, version, now_ms, env!("CARGO_PKG_VERSION")],
+            )?;
+        }
+        // PRAGMA takes no parameters; the value is our own integer.
+        tx.execute_batch(&format!("PRAGMA user_version = {};", step.to))?;
+        tx.commit()?;
+        tracing::info!(
+            from = version,
+            to = step.to,
+            what = step.what,
+            "history database upgraded"
+        );
+        version = step.to;
+    }
+    // A database already at the current version (or one created before user_version was
+    // written) gets the meta row and the pragma all the same.
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?1)",
+        [version],
+    )?;
+    conn.execute_batch(&format!("PRAGMA user_version = {version};"))?;
+    Ok(())
 }
 
 fn schema_version(conn: &Connection) -> rusqlite::Result<Option<i64>> {
@@ -425,6 +525,124 @@ pub fn load_layout(conn: &Connection, id: i64) -> rusqlite::Result<Option<Arc<La
 mod tests {
     use super::*;
     use sungate_drivers::Field;
+
+    use crate::history::HistoryReader;
+
+    fn scratch(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("sungate-schema-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("history.db")
+    }
+
+    /// A database as sungate 0.1 (schema 1) left it: its tables, one device with two snapshots
+    /// and an event; `versioned`: with the `meta.schema` row (else without: an interrupted
+    /// first start).
+    fn v1_database(path: &Path, versioned: bool) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode=WAL;").unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        if versioned {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema', 1), ('aggregate_step_ms', 60000)",
+                [],
+            )
+            .unwrap();
+        }
+        let mut r = Reading::new();
+        r.push(Field::new("battery_voltage", 52.5).with_unit("V"));
+        let (layout, _) = Layout::of_reading(&r);
+        let device = device_id(&conn, "inverter").unwrap();
+        let lid = layout_id(&conn, &layout).unwrap();
+        for (ts, v) in [(10_000i64, 52.5), (11_000, 53.0)] {
+            conn.execute(
+                "INSERT INTO raw (device_id, ts_ms, layout_id, data) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![device, ts, lid, layout.encode(&[v])],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO device_layout VALUES (?1, ?2, 10000, 11000)",
+            [device, lid],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO event (ts_ms, device, kind, message, detail) \
+             VALUES (10000, 'inverter', 'online', 'inverter online', '{}')",
+            [],
+        )
+        .unwrap();
+    }
+
+    fn user_version(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_schema_1_database_is_migrated_with_its_data_intact() {
+        for versioned in [true, false] {
+            let path = scratch(if versioned { "v1" } else { "v1-noversion" });
+            v1_database(&path, versioned);
+            {
+                let conn = Connection::open(&path).unwrap();
+                assert_eq!(stored_version(&conn).unwrap(), Some(1));
+                assert_eq!(user_version(&conn), 0);
+            }
+            let conn = open_writer(&path, 60_000).unwrap();
+            assert_eq!(stored_version(&conn).unwrap(), Some(SCHEMA_VERSION));
+            assert_eq!(user_version(&conn), SCHEMA_VERSION);
+            let (to, from): (i64, i64) = conn
+                .query_row("SELECT version, from_version FROM migration", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap();
+            assert_eq!((to, from), (2, 1));
+            drop(conn);
+            // The data, read back through the reader the API uses.
+            let reader = HistoryReader::open(&path).unwrap();
+            assert_eq!(reader.devices().unwrap(), ["inverter"]);
+            let series = reader
+                .query("inverter", &["battery_voltage"], 10_000, 12_000, 1_000)
+                .unwrap();
+            let points: Vec<(i64, f64)> =
+                series[0].points.iter().map(|p| (p.t_ms, p.avg)).collect();
+            assert_eq!(
+                points,
+                [(10_000, 52.5), (11_000, 53.0)],
+                "versioned {versioned}"
+            );
+            assert_eq!(series[0].unit.as_deref(), Some("V"));
+            let events = reader.events(None, 10, None).unwrap();
+            assert_eq!(events.len(), 1);
+            // Opening again migrates nothing more.
+            let conn = open_writer(&path, 60_000).unwrap();
+            let steps: i64 = conn
+                .query_row("SELECT count(*) FROM migration", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(steps, 1);
+        }
+    }
+
+    #[test]
+    fn a_new_database_is_at_the_current_version_and_a_newer_one_is_refused() {
+        let path = scratch("new");
+        let conn = open_writer(&path, 60_000).unwrap();
+        assert_eq!(stored_version(&conn).unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(user_version(&conn), SCHEMA_VERSION);
+        conn.execute("UPDATE meta SET value = 99 WHERE key = 'schema'", [])
+            .unwrap();
+        drop(conn);
+        let err = open_writer(&path, 60_000).unwrap_err().to_string();
+        assert!(err.contains("newer sungate (schema 99"), "{err}");
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(stored_version(&conn).unwrap(), Some(99), "left as it was");
+        assert_eq!(
+            MIGRATIONS.last().map(|m| m.to),
+            Some(SCHEMA_VERSION),
+            "the last migration reaches SCHEMA_VERSION"
+        );
+    }
 
     #[test]
     fn layouts_pack_numbers_and_bits() {
