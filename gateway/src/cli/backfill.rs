@@ -25,8 +25,9 @@
 //! the moment it was taken, in about 3 s of CPU time in a debug build (the models' 86 400
 //! simulated seconds per device are most of it), bounded by the CPU, not by a real-time clock.
 //!
-//! The counters the simulator seeds at random (MPPT yields, BMV history) start again from their
-//! seeds in the live simulator: only the time of day and the states of charge are handed over.
+//! The live simulator gets the time of day, the states of charge and the devices' lifetime
+//! energy counters (MPPT H19, BMV H17/H18, inverter QET/QLT) the backfill ended with; the other
+//! history counters (deepest discharge, daily yields) start again from their seeds.
 //!
 //! What is left out: the bridge (the MPPT uses its own sensors during the backfill) and the
 //! availability/identification events (the event log starts with the live demo).
@@ -98,38 +99,40 @@ pub fn set_time_of_day(site: &mut SimConfig, at: SystemTime) {
     }
 }
 
-/// Give `live` the state of charge the backfill's devices ended with, so that the live demo's
-/// batteries continue where the history ends.
+/// Give `live` the state of charge and the energy counters the backfill's devices ended with,
+/// so that the live demo's batteries continue where the history ends and the devices' own
+/// energy counters (H19, H17/H18, QET/QLT) do not go back.
 fn handoff(devices: &[Device], live: &mut SimConfig) {
     for device in devices {
         let Some(config) = live.devices.iter_mut().find(|d| d.name == device.name) else {
             continue;
         };
-        let state = &device.describe()["state"];
+        let described = device.describe();
+        let state = &described["state"];
+        let counter = |name: &str| described["energy"][name]["device_kwh"].as_f64();
         match device.kind {
             DeviceKind::Inverter => {
+                let inverter = config.inverter.get_or_insert_with(InverterConfig::default);
                 if let Some(soc) = state["soc_percent"].as_f64() {
-                    config
-                        .inverter
-                        .get_or_insert_with(InverterConfig::default)
-                        .start_soc_percent = soc;
+                    inverter.start_soc_percent = soc;
                 }
+                inverter.start_pv_energy_kwh = counter("pv_energy");
+                inverter.start_load_energy_kwh = counter("load_energy");
             }
             DeviceKind::Bmv => {
+                let bmv = config.bmv.get_or_insert_with(BmvConfig::default);
                 if let Some(soc) = state["battery"]["soc"].as_f64() {
-                    config
-                        .bmv
-                        .get_or_insert_with(BmvConfig::default)
-                        .initial_soc_percent = soc * 100.0;
+                    bmv.initial_soc_percent = soc * 100.0;
                 }
+                bmv.initial_charged_kwh = counter("battery_charged_energy");
+                bmv.initial_discharged_kwh = counter("battery_discharged_energy");
             }
             DeviceKind::Mppt => {
+                let mppt = config.mppt.get_or_insert_with(MpptConfig::default);
                 if let Some(soc) = state["charger"]["soc"].as_f64() {
-                    config
-                        .mppt
-                        .get_or_insert_with(MpptConfig::default)
-                        .initial_soc_percent = soc * 100.0;
+                    mppt.initial_soc_percent = soc * 100.0;
                 }
+                mppt.initial_yield_total_kwh = counter("pv_energy");
             }
         }
     }

@@ -106,6 +106,10 @@ pub struct InverterConfig {
     /// Start conditions.
     pub start_time_of_day_h: f64,
     pub start_soc_percent: f64,
+    /// Lifetime PV and load energy (QET/QLT) of unit 0 at start, instead of a seeded used
+    /// unit's (`sungate demo` hands over what its history backfill ended with).
+    pub start_pv_energy_kwh: Option<f64>,
+    pub start_load_energy_kwh: Option<f64>,
     pub base_load_w: f64,
     pub load_power_factor: f64,
     pub ambient_c: f64,
@@ -143,6 +147,8 @@ impl Default for InverterConfig {
             sunset_h: 18.0,
             start_time_of_day_h: 10.0,
             start_soc_percent: 80.0,
+            start_pv_energy_kwh: None,
+            start_load_energy_kwh: None,
             base_load_w: 400.0,
             load_power_factor: 0.85,
             ambient_c: 25.0,

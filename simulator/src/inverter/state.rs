@@ -296,6 +296,15 @@ impl Physics {
             rtc_s: 770_428_800.0 + env.time_of_day_s,
             units: Self::seeded_units(n.max(1), env, seed),
         };
+        let start = |k: Option<f64>| k.filter(|k| k.is_finite() && *k >= 0.0);
+        if let Some(unit) = p.units.first_mut() {
+            if let Some(kwh) = start(cfg.start_pv_energy_kwh) {
+                unit.pv_energy_wh = kwh * 1000.0;
+            }
+            if let Some(kwh) = start(cfg.start_load_energy_kwh) {
+                unit.load_energy_wh = kwh * 1000.0;
+            }
+        }
         p.mode = p.choose_mode(cfg, &Settings::defaults(cfg), env, 0.0);
         p.refresh(cfg, &Settings::defaults(cfg), env, 0.0);
         p

@@ -50,6 +50,10 @@ pub struct BmvConfig {
     /// `[device.bmv]`: the main block only, so a client sees no H17/H18 energy counters and has
     /// to integrate `P` instead.
     pub history_block: bool,
+    /// Lifetime charged (H18) and discharged (H17) energy at start, instead of a seeded used
+    /// battery's (`sungate demo` hands over what its history backfill ended with).
+    pub initial_charged_kwh: Option<f64>,
+    pub initial_discharged_kwh: Option<f64>,
     pub nominal_voltage: f64,
     pub capacity_ah: u16,
     pub initial_soc_percent: f64,
@@ -74,6 +78,8 @@ impl Default for BmvConfig {
             firmware_mode: FirmwareMode::New,
             text_resume_after_s: 3.0,
             history_block: true,
+            initial_charged_kwh: None,
+            initial_discharged_kwh: None,
             nominal_voltage: 12.0,
             capacity_ah: 200,
             initial_soc_percent: 85.0,
@@ -124,6 +130,13 @@ impl BmvModel {
         battery.charge_a = config.charge_current_a.max(0.0);
         battery.temperature_c = config.battery_temperature_c;
         battery.aux_voltage_v = config.starter_voltage_v;
+        let start = |k: Option<f64>| k.filter(|k| k.is_finite() && *k >= 0.0);
+        if let Some(kwh) = start(config.initial_charged_kwh) {
+            battery.history.charged_kwh = kwh;
+        }
+        if let Some(kwh) = start(config.initial_discharged_kwh) {
+            battery.history.discharged_kwh = kwh;
+        }
         BmvModel {
             link: Link::new(config.firmware_mode, config.text_resume_after_s),
             aux: config.aux_input,

@@ -54,6 +54,9 @@ pub struct MpptConfig {
     pub firmware_mode: FirmwareMode,
     /// Older implementations resume Text mode this long after the last valid HEX frame.
     pub text_resume_after_s: f64,
+    /// Lifetime yield (H19) at start, instead of a seeded used unit's (`sungate demo` hands
+    /// over what its history backfill ended with).
+    pub initial_yield_total_kwh: Option<f64>,
     /// Send the record as two blocks (PID..OR, ERR..HSDS) like some SmartSolar units (vectors H35b).
     pub split_text_block: bool,
     /// Send async `:A` frames (fw >= 1.17 behaviour).
@@ -102,6 +105,7 @@ impl Default for MpptConfig {
             firmware: 161,
             firmware_mode: FirmwareMode::New,
             text_resume_after_s: 3.0,
+            initial_yield_total_kwh: None,
             split_text_block: false,
             async_frames: true,
             remote_sense: true,
@@ -192,8 +196,12 @@ impl MpptModel {
             config.battery_internal_resistance_ohm.max(0.0),
             config.cable_resistance_ohm.max(0.0),
         );
+        let seeded_total = rng.range(SEED_TOTAL_KWH.0, SEED_TOTAL_KWH.1);
         let yields = Yields {
-            total_kwh: rng.range(SEED_TOTAL_KWH.0, SEED_TOTAL_KWH.1),
+            total_kwh: config
+                .initial_yield_total_kwh
+                .filter(|k| k.is_finite() && *k >= 0.0)
+                .unwrap_or(seeded_total),
             today_kwh: 0.0,
             max_power_today_w: 0.0,
             yesterday_kwh: rng.range(SEED_YESTERDAY_KWH.0, SEED_YESTERDAY_KWH.1),

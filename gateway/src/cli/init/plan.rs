@@ -175,9 +175,10 @@ pub fn plan(found: &[Found], bridge: bool) -> Plan {
             Role::Inverter { driver, max } => {
                 let mut queries = Vec::new();
                 if *driver == DriverKind::Pi30 && *max {
-                    // PV2 of a MAX unit is in QPIGS2 only.
+                    // PV2 of a MAX unit is in QPIGS2 only; its lifetime PV and load energy
+                    // (the energy counters' device source) in QET and QLT.
                     queries = driver.default_queries();
-                    queries.push("QPIGS2".to_owned());
+                    queries.extend(["QPIGS2", "QET", "QLT"].map(str::to_owned));
                 }
                 (*driver, queries)
             }
@@ -490,6 +491,7 @@ mod tests {
         let text = render(&plan(&found, true), &options);
         let config = Config::parse(&text, "init.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert!(config.devices[0].queries.iter().any(|q| q == "QPIGS2"));
+        assert!(config.devices[0].queries.iter().any(|q| q == "QET"));
         let mqtt = config.mqtt.unwrap();
         assert_eq!((mqtt.host.as_str(), mqtt.port), ("broker.lan", 1884));
         assert_eq!(mqtt.password.unwrap().expose(), "p\"w");
