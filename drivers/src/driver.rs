@@ -26,18 +26,27 @@ pub struct FieldSpec {
 }
 
 impl FieldSpec {
+    pub const fn new(
+        name: &'static str,
+        unit: Option<&'static str>,
+        device_class: Option<&'static str>,
+        state_class: Option<&'static str>,
+    ) -> FieldSpec {
+        FieldSpec {
+            name,
+            unit,
+            device_class,
+            state_class,
+        }
+    }
+
     /// A field with a unit and a Home Assistant device class, measured (not a total).
     pub const fn measurement(
         name: &'static str,
         unit: Option<&'static str>,
         device_class: Option<&'static str>,
     ) -> FieldSpec {
-        FieldSpec {
-            name,
-            unit,
-            device_class,
-            state_class: Some("measurement"),
-        }
+        FieldSpec::new(name, unit, device_class, Some("measurement"))
     }
 
     /// A counter that only grows (lifetime energy): Home Assistant's long-term statistics treat
@@ -47,12 +56,7 @@ impl FieldSpec {
         unit: Option<&'static str>,
         device_class: Option<&'static str>,
     ) -> FieldSpec {
-        FieldSpec {
-            name,
-            unit,
-            device_class,
-            state_class: Some("total_increasing"),
-        }
+        FieldSpec::new(name, unit, device_class, Some("total_increasing"))
     }
 }
 

@@ -342,34 +342,20 @@ impl Driver for VeDirectDriver {
     }
 }
 
-const fn spec(
-    name: &'static str,
-    unit: Option<&'static str>,
-    device_class: Option<&'static str>,
-    state_class: Option<&'static str>,
-) -> FieldSpec {
-    FieldSpec {
-        name,
-        unit,
-        device_class,
-        state_class,
-    }
-}
-
 const M: Option<&str> = Some("measurement");
 const TOTAL: Option<&str> = Some("total_increasing");
 
 static VEDIRECT_FIELDS: &[FieldSpec] = &[
-    spec("battery_voltage", Some("V"), Some("voltage"), M),
-    spec("battery_current", Some("A"), Some("current"), M),
-    spec("battery_power", Some("W"), Some("power"), M),
-    spec("state_of_charge", Some("%"), Some("battery"), M),
-    spec("consumed_ah", Some("Ah"), None, M),
-    spec("battery_temperature", Some("°C"), Some("temperature"), M),
-    spec("panel_voltage", Some("V"), Some("voltage"), M),
-    spec("panel_power", Some("W"), Some("power"), M),
-    spec("yield_total", Some("kWh"), Some("energy"), TOTAL),
-    spec("yield_today", Some("kWh"), Some("energy"), TOTAL),
+    FieldSpec::new("battery_voltage", Some("V"), Some("voltage"), M),
+    FieldSpec::new("battery_current", Some("A"), Some("current"), M),
+    FieldSpec::new("battery_power", Some("W"), Some("power"), M),
+    FieldSpec::new("state_of_charge", Some("%"), Some("battery"), M),
+    FieldSpec::new("consumed_ah", Some("Ah"), None, M),
+    FieldSpec::new("battery_temperature", Some("°C"), Some("temperature"), M),
+    FieldSpec::new("panel_voltage", Some("V"), Some("voltage"), M),
+    FieldSpec::new("panel_power", Some("W"), Some("power"), M),
+    FieldSpec::new("yield_total", Some("kWh"), Some("energy"), TOTAL),
+    FieldSpec::new("yield_today", Some("kWh"), Some("energy"), TOTAL),
 ];
 
 #[cfg(test)]

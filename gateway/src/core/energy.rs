@@ -133,19 +133,14 @@ pub static COUNTERS: &[CounterSpec] = &[
 
 /// The discovery and API metadata of the counters.
 pub static COUNTER_FIELDS: [FieldSpec; 4] = [
-    total("pv_energy"),
-    total("load_energy"),
-    total("battery_charged_energy"),
-    total("battery_discharged_energy"),
+    kwh_total("pv_energy"),
+    kwh_total("load_energy"),
+    kwh_total("battery_charged_energy"),
+    kwh_total("battery_discharged_energy"),
 ];
 
-const fn total(name: &'static str) -> FieldSpec {
-    FieldSpec {
-        name,
-        unit: Some("kWh"),
-        device_class: Some("energy"),
-        state_class: Some("total_increasing"),
-    }
+const fn kwh_total(name: &'static str) -> FieldSpec {
+    FieldSpec::total_increasing(name, Some("kWh"), Some("energy"))
 }
 
 /// The name of the text field that tells a counter's source (`pv_energy_source`).

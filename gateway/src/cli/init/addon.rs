@@ -198,19 +198,7 @@ pub async fn addon_config(args: AddonArgs) -> Result<()> {
     let text = std::fs::read_to_string(&args.options)
         .with_context(|| format!("cannot read {}", args.options.display()))?;
     let options = AddonOptions::parse(&text)?;
-    let supervisor = match &args.mqtt {
-        Some(spec) => {
-            let (host, port) = Mqtt::parse_host(spec).map_err(anyhow::Error::msg)?;
-            Some(Mqtt {
-                host,
-                port,
-                username: args.mqtt_username.clone(),
-                password: super::password_from_env(),
-                prefix: None,
-            })
-        }
-        None => None,
-    };
+    let supervisor = super::mqtt_from_args(args.mqtt.as_deref(), args.mqtt_username.as_deref())?;
     let sinks = options
         .options(supervisor, &args.history)
         .map_err(anyhow::Error::msg)?;

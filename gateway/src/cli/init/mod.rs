@@ -82,6 +82,20 @@ fn password_from_env() -> Option<String> {
         .filter(|p| !p.is_empty())
 }
 
+/// The broker given on the command line (`--mqtt HOST[:PORT]`, `--mqtt-username`, the
+/// password from the environment), if any.
+fn mqtt_from_args(spec: Option<&str>, username: Option<&str>) -> Result<Option<Mqtt>> {
+    let Some(spec) = spec else { return Ok(None) };
+    let (host, port) = Mqtt::parse_host(spec).map_err(anyhow::Error::msg)?;
+    Ok(Some(Mqtt {
+        host,
+        port,
+        username: username.map(str::to_owned),
+        password: password_from_env(),
+        prefix: None,
+    }))
+}
+
 fn host_name() -> String {
     let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -254,19 +268,7 @@ fn seconds(s: f64) -> Result<Duration> {
 pub async fn init(args: InitArgs) -> Result<()> {
     check_output(&args.output, args.force)?;
     let timeout = seconds(args.timeout)?;
-    let mqtt = match &args.mqtt {
-        Some(spec) => {
-            let (host, port) = Mqtt::parse_host(spec).map_err(anyhow::Error::msg)?;
-            Some(Mqtt {
-                host,
-                port,
-                username: args.mqtt_username.clone(),
-                password: password_from_env(),
-                prefix: None,
-            })
-        }
-        None => None,
-    };
+    let mqtt = mqtt_from_args(args.mqtt.as_deref(), args.mqtt_username.as_deref())?;
     let place = Where {
         ports: args.ports.clone(),
         serial_dir: args.serial_dir.clone(),
