@@ -15,9 +15,44 @@
 //! Each protocol keeps its own frame layout, number syntax, field tables and setter codes.
 
 use std::fmt;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::link::{Link, LinkError};
 
 use crate::pi30::error::{DecodeError, FrameError, ValidationError};
 use crate::reading::{Field, Reading};
+
+// ---- The line ---------------------------------------------------------------------------------
+
+/// How long the line must stay silent before the first command after a (re)connect.
+const SETTLE_QUIET: Duration = Duration::from_millis(150);
+/// The longest wait for that silence.
+const SETTLE_MAX: Duration = Duration::from_secs(2);
+
+/// Wait until the line is quiet before the first command after a (re)connect (bounded by
+/// [`SETTLE_MAX`]). A reply still in flight to whoever used the port before (another program,
+/// `sungate init` a moment ago, the last transaction of a lost connection) carries a valid CRC:
+/// read as the answer to our first query it would shift every reply by one (QPI's answer taken
+/// for the serial number). Discarding what is buffered is not enough, since the rest is still
+/// on its way.
+pub(crate) async fn settle(io: &mut dyn Link) -> Result<(), LinkError> {
+    let end = Instant::now() + SETTLE_MAX;
+    loop {
+        let quiet_until = (Instant::now() + SETTLE_QUIET).min(end);
+        match io.read_chunk(quiet_until).await {
+            Ok(stale) if Instant::now() < end => {
+                tracing::debug!(
+                    bytes = stale.len(),
+                    "stale bytes before the first command, discarded"
+                );
+            }
+            Ok(_) | Err(LinkError::Timeout { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
 
 // ---- Frames ---------------------------------------------------------------------------------
 

@@ -200,6 +200,7 @@ impl Driver for Pi18Driver {
 
     async fn identify(&mut self, io: &mut dyn Link) -> Result<DeviceInfo, DriverError> {
         self.refused.clear();
+        crate::voltronic::settle(io).await?;
         // Never decode a `^D` reply as PI18 unless PI said 18 (PI17 shares the framing).
         let pi = match self.query(io, Query::Pi).await {
             Ok(pi) => pi,

@@ -21,6 +21,11 @@ use super::queries::{Query, parse_current_options};
 use super::setters::{Setter, UnitLimits, parse_setter};
 use crate::driver::{Command, DeviceInfo, Driver, DriverError, FieldSpec, Outcome, Snapshot};
 use crate::link::Link;
+/// `PI30`, `PI18`, ...: what QPI answers.
+fn is_protocol_id(text: &str) -> bool {
+    text.len() == 4 && text.starts_with("PI") && text[2..].bytes().all(|b| b.is_ascii_digit())
+}
+
 #[cfg(test)]
 use crate::link::LinkError;
 use crate::reading::{Field, Reading};
@@ -176,12 +181,20 @@ impl Driver for Pi30Driver {
         // A (re)connect may be to another unit or firmware: every configured query gets another
         // chance.
         self.refused.clear();
+        crate::voltronic::settle(io).await?;
         let qpi = self.query(io, Query::Qpi).await?;
         let protocol = qpi
             .value("protocol_id")
             .and_then(|v| v.as_str())
             .unwrap_or("PI30")
             .to_owned();
+        // `PI30`: anything else is another query's reply (a line out of step), not an answer.
+        if !is_protocol_id(&protocol) {
+            return Err(DriverError::BadReply {
+                request: Query::Qpi.command(),
+                reason: format!("{protocol:?} is not a protocol id (PInn)"),
+            });
+        }
         let id = self.optional_query(io, Query::Qid).await?;
         let serial = match text(&id, "serial_number") {
             Some(s) => Some(s),
@@ -415,6 +428,36 @@ mod tests {
             reply_timeout: Duration::from_millis(300),
             ..Pi30Options::default()
         })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_reply_to_someone_else_is_not_taken_for_the_first_answer() {
+        // The line still carries the answer to a QID another program sent before we opened
+        // the port: it arrives in pieces after we connected, and only then does the unit
+        // listen to us.
+        let (host, mut dev) = tokio::io::duplex(1024);
+        let stale = data("9293333010999").unwrap();
+        let unit = tokio::spawn(async move {
+            for piece in stale.chunks(4) {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                dev.write_all(piece).await.unwrap();
+            }
+            fake_unit(dev, axpert).await.unwrap()
+        });
+        let mut link = StreamLink::new(host);
+        let info = driver().identify(&mut link).await.unwrap();
+        assert_eq!(info.protocol, "PI30");
+        assert_eq!(info.serial.as_deref(), Some("9293333010501"));
+        drop(link);
+        assert_eq!(unit.await.unwrap().first().map(String::as_str), Some("QPI"));
+    }
+
+    #[test]
+    fn only_pinn_is_a_protocol_id() {
+        assert!(is_protocol_id("PI30") && is_protocol_id("PI18"));
+        for other in ["92932309100999", "PI3", "PIxx", "NAK", ""] {
+            assert!(!is_protocol_id(other), "{other}");
+        }
     }
 
     #[tokio::test(start_paused = true)]
