@@ -435,6 +435,30 @@ class Test:
         self.no_script_errors("events")
         self.ok("event log live", f"command shown at the top as it happened: {first!r}")
 
+    # 3b ------------------------------------------------------------------------------------
+    def energy_per_day(self):
+        """The history page's energy per day comes from the gateway's energy counters: the
+        inverter's PV counter by default, its total equal to the API's, and a switch to
+        another counter."""
+        self.d.viewport(1280, 900)
+        self.page("/history?device=inverter&range=24h")
+        bars = "return !!(document.querySelector('#energy rect.barr') && document.querySelector('#energy-total'));"
+        wait_until("the energy-per-day bars", lambda: self.d.js(bars), 30)
+        label = self.d.text("#energy-field")
+        if "pv_energy" not in label:
+            raise Failure(f"energy per day is not from the PV energy counter: {label!r}")
+        api = get_json(f"{self.base}api/devices/inverter/energy?field=pv_energy&days=30")
+        api_total = sum(d["kwh"] or 0 for d in api["days"])
+        page_total = float(self.d.text("#energy-total"))
+        if not close(page_total, api_total, 0.01, 0.01):
+            raise Failure(f"energy total on the page {page_total} kWh, API {api_total} kWh")
+        self.d.click('#energy-counters button[data-counter="load_energy"]')
+        wait_until("the load energy counter", lambda: "load_energy" in self.d.text("#energy-field")
+                   and self.d.js(bars), 15)
+        self.no_script_errors("history energy")
+        self.ok("energy per day from the counters", f"{label!r}: total {page_total} kWh = API {api_total:.3f} kWh; "
+                f"switched to {self.d.text('#energy-field')!r}")
+
     # 4 -------------------------------------------------------------------------------------
     def screenshots(self):
         pages = [
@@ -547,6 +571,7 @@ def main():
         t.settings()
         if t.before is not None:
             t.events_live(t.before)
+        t.energy_per_day()
         t.screenshots()
         t.page_weight()
     except (Failure, RuntimeError, urllib.error.URLError, OSError, ValueError, KeyError) as e:

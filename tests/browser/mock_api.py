@@ -73,6 +73,9 @@ def fields(name):
             ("battery_discharge_current", 0, "A"), ("pv_input_power", int(pv), "W"),
             ("is_load_on", True, None), ("is_charging_on", True, None),
             ("output_source_priority", SETTING_STATE["output_source_priority"].replace("_", " ").capitalize(), None),
+            # The gateway's energy counters (kWh, with their source).
+            ("pv_energy", round(t / 3600 * 1.36 % 10000, 6), "kWh"), ("pv_energy_source", "integrated", None),
+            ("load_energy", round(t / 3600 * 0.4 % 10000, 6), "kWh"), ("load_energy_source", "integrated", None),
         ]
     if name == "bmv":
         return [

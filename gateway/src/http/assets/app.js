@@ -668,6 +668,7 @@ function lineChart(points, from, to, stepMs, unit, width) {
 
 /* The gateway's energy counters (kWh, only going up): energy per day is what they grew by. */
 const COUNTERS = ['pv_energy', 'load_energy', 'battery_charged_energy', 'battery_discharged_energy'];
+const COUNTER_LABELS = { pv_energy: 'PV', load_energy: 'Load', battery_charged_energy: 'Charged', battery_discharged_energy: 'Discharged' };
 const countersOf = (name) => COUNTERS.filter((c) => get(name, c) !== null);
 
 async function drawEnergy(dev, pick) {
@@ -683,7 +684,7 @@ async function drawEnergy(dev, pick) {
   if (!field) { box.innerHTML = '<div class="empty">No energy counter or PV power on any device.</div>'; return; }
   const src = get(on, field + '_source');
   $('#energy-field').textContent = on + ' · ' + field + (src ? ' (' + src.v + ')' : '');
-  const seg = counters.length > 1 ? '<div class="seg" id="energy-counters">' + counters.map((c) => '<button data-counter="' + esc(c) + '" class="' + (c === field ? 'active' : '') + '">' + esc(label(c)) + '</button>').join('') + '</div>' : '';
+  const seg = counters.length > 1 ? '<div class="seg" id="energy-counters">' + counters.map((c) => '<button data-counter="' + esc(c) + '" class="' + (c === field ? 'active' : '') + '" title="' + esc(label(c)) + '">' + esc(COUNTER_LABELS[c]) + '</button>').join('') + '</div>' : '';
   try {
     const r = await api('api/devices/' + encodeURIComponent(on) + '/energy?field=' + encodeURIComponent(field) + '&days=30');
     box.innerHTML = seg + barChart(r.days || [], box.clientWidth);
