@@ -54,7 +54,8 @@ impl Source {
 /// The power a counter integrates, from the fields of a snapshot (W).
 #[derive(Debug, Clone, Copy)]
 enum Power {
-    /// The sum of those fields the snapshot has (PV trackers), none: no power.
+    /// The first field (which must be there: it tells the family of fields) plus those of the
+    /// others the snapshot has (more PV trackers).
     Sum(&'static [&'static str]),
     /// The positive part of a signed power (a BMV's `P` while charging).
     Positive(&'static str),
@@ -68,9 +69,8 @@ impl Power {
     fn of(self, value: &impl Fn(&str) -> Option<f64>) -> Option<f64> {
         match self {
             Power::Sum(names) => {
-                let mut present = names.iter().filter_map(|n| value(n)).peekable();
-                present.peek()?;
-                Some(present.sum())
+                let (first, more) = names.split_first()?;
+                Some(value(first)? + more.iter().filter_map(|n| value(n)).sum::<f64>())
             }
             Power::Positive(name) => value(name).map(|p| p.max(0.0)),
             Power::Negative(name) => value(name).map(|p| (-p).max(0.0)),
@@ -94,16 +94,18 @@ pub static COUNTERS: &[CounterSpec] = &[
         name: "pv_energy",
         // PI30 MAX QET; VE.Direct MPPT H19.
         device: &["pv_energy_total", "yield_total"],
-        powers: &[Power::Sum(&[
-            // PI30 QPIGS (PV1), PI30 MAX QPIGS/QPIGS2, PI30 2015 QPIGS2 (PV3), PI18 GS, MPPT.
-            "pv_input_power",
-            "pv1_charging_power",
-            "pv2_charging_power",
-            "pv3_charging_power",
-            "pv1_input_power",
-            "pv2_input_power",
-            "panel_power",
-        ])],
+        // One family of PV fields per protocol, the first a snapshot has: the families overlap
+        // (PI18's `pv_input_power` is already the sum of its strings, PI30's is PV1 only).
+        powers: &[
+            // PI18 GS: the strings.
+            Power::Sum(&["pv1_input_power", "pv2_input_power"]),
+            // PI30 MAX: QPIGS PV1 and QPIGS2 PV2.
+            Power::Sum(&["pv1_charging_power", "pv2_charging_power"]),
+            // PI30: QPIGS PV1, and PV2/PV3 from the 2015 QPIGS2.
+            Power::Sum(&["pv_input_power", "pv2_charging_power", "pv3_charging_power"]),
+            // VE.Direct MPPT (only without H19).
+            Power::Sum(&["panel_power"]),
+        ],
     },
     CounterSpec {
         name: "load_energy",
@@ -376,6 +378,35 @@ mod tests {
         // A clock that went back: nothing.
         let r = m.update(3_000_000, &snapshot(&[("pv_input_power", 2000.0)]));
         assert!((kwh(&r, "pv_energy") - 1.501).abs() < 1e-6);
+    }
+
+    #[test]
+    fn pv_strings_are_counted_once_per_protocol() {
+        let mut m = EnergyMeter::new(Duration::from_secs(1));
+        // PI18 GS: both strings and their sum, `pv_input_power`.
+        let gs = snapshot(&[
+            ("pv1_input_power", 1000.0),
+            ("pv2_input_power", 800.0),
+            ("pv_input_power", 1800.0),
+        ]);
+        m.update(0, &gs);
+        let r = m.update(2000, &gs);
+        assert!((kwh(&r, "pv_energy") - 0.001).abs() < 1e-9, "{r:?}");
+        // PI30 MAX: QPIGS PV1 and QPIGS2 PV2.
+        let mut m = EnergyMeter::new(Duration::from_secs(1));
+        let max = snapshot(&[
+            ("pv1_charging_power", 1000.0),
+            ("pv2_charging_power", 800.0),
+        ]);
+        m.update(0, &max);
+        let r = m.update(2000, &max);
+        assert!((kwh(&r, "pv_energy") - 0.001).abs() < 1e-9, "{r:?}");
+        // PI30 with a 2015 QPIGS2: PV1 from QPIGS, PV2 from QPIGS2.
+        let mut m = EnergyMeter::new(Duration::from_secs(1));
+        let pi30 = snapshot(&[("pv_input_power", 1000.0), ("pv2_charging_power", 800.0)]);
+        m.update(0, &pi30);
+        let r = m.update(2000, &pi30);
+        assert!((kwh(&r, "pv_energy") - 0.001).abs() < 1e-9, "{r:?}");
     }
 
     #[test]
